@@ -74,11 +74,11 @@ def choose_columns(frame, features):
     return frame[chosen]
 
 
-def derive_schema(frame):
+def derive_schema(frame, words_as_booleans=True):
     """-> (Schema, frame renamed to the schema's safe names)."""
     names = safe_names(frame.columns)
     fields = [
-        derive_field(name, str(label), frame[label])
+        derive_field(name, str(label), frame[label], words_as_booleans)
         for name, label in zip(names, frame.columns, strict=True)
     ]
     return Schema(fields), frame.set_axis(names, axis=1)

@@ -27,16 +27,18 @@ def make_estimator(model_type, task, random_state):
         "linear_regression": LinearRegression,
         "ridge": Ridge,
         "decision_tree": lambda: DecisionTreeClassifier(random_state=random_state),
-        "random_forest": lambda: (RandomForestClassifier if classification else RandomForestRegressor)(
-            n_estimators=100, random_state=random_state
-        ),
+        "random_forest": lambda: (
+            RandomForestClassifier if classification else RandomForestRegressor
+        )(n_estimators=100, random_state=random_state),
         "gradient_boosting": lambda: (
             GradientBoostingClassifier if classification else GradientBoostingRegressor
         )(random_state=random_state),
         # Calibration gives an SVM class probabilities (SVC(probability=True) is deprecated).
-        "svm": lambda: CalibratedClassifierCV(SVC(random_state=random_state), ensemble=False)
-        if classification
-        else SVR(),
+        "svm": lambda: (
+            CalibratedClassifierCV(SVC(random_state=random_state), ensemble=False)
+            if classification
+            else SVR()
+        ),
         "knn": KNeighborsClassifier if classification else KNeighborsRegressor,
     }
     if model_type not in choices:
@@ -64,7 +66,9 @@ def make_pipeline_for(schema, model_type, task, random_state):
         )
         parts.append(("categories", encode, categories))
     preprocess = ColumnTransformer(parts)
-    return Pipeline([("preprocess", preprocess), ("model", make_estimator(model_type, task, random_state))])
+    return Pipeline(
+        [("preprocess", preprocess), ("model", make_estimator(model_type, task, random_state))]
+    )
 
 
 def make_selection_pipeline(model_type, task, random_state):

@@ -262,13 +262,17 @@ def safe_names(columns):
     return names
 
 
-def derive_field(name, label, series):
-    """One pandas Series of training data -> a Field."""
+def derive_field(name, label, series, words_as_booleans=True):
+    """One pandas Series of training data -> a Field.
+
+    words_as_booleans=False keeps yes/no text as a category, for a model that was fitted
+    on the text (one brought from a notebook).
+    """
     present = series.dropna()
     required = len(present) == len(series)
     if len(present) == 0:
         raise ValueError(f"column {label!r} has no values")
-    booleans = _as_booleans(present)
+    booleans = _as_booleans(present, words_as_booleans)
     if booleans is not None:
         default = bool(booleans.mode().iloc[0])
         return Field(name, label, "boolean", required, default=default)
@@ -279,21 +283,25 @@ def derive_field(name, label, series):
         cast = int if integral else float
         median = values.median()
         default = cast(round(median)) if integral else float(median)
-        return Field(
-            name, label, kind, required, cast(values.min()), cast(values.max()), default
-        )
+        return Field(name, label, kind, required, cast(values.min()), cast(values.max()), default)
     text = present.astype(str).str.strip()
     categories = tuple(sorted(text.unique()))
     default = str(text.mode().iloc[0])
     return Field(name, label, "category", required, default=default, categories=categories)
 
 
-def _as_booleans(present):
+def _as_booleans(present, words_as_booleans=True):
     """The column as bools if it only holds true/false-like values, else None."""
     if present.dtype.kind == "b":
         return present.astype(bool)
     if present.dtype.kind in "iu" or present.dtype.kind == "f":
-        return present.astype(bool) if set(present.unique()) <= {0, 1} and present.nunique() == 2 else None
+        return (
+            present.astype(bool)
+            if set(present.unique()) <= {0, 1} and present.nunique() == 2
+            else None
+        )
+    if not words_as_booleans:
+        return None
     words = present.astype(str).str.strip().str.lower()
     pairs = ({"true", "false"}, {"yes", "no"})
     if any(set(words.unique()) <= pair and words.nunique() == 2 for pair in pairs):

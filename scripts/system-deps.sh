@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs: installed with apt-get when missing (needs root).
+set -euo pipefail
+needed=()
+command -v chromium >/dev/null 2>&1 || needed+=(chromium)
+command -v git >/dev/null 2>&1 || needed+=(git)
+[ ${#needed[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "Missing Debian packages: ${needed[*]}. Install them (sudo apt-get install ${needed[*]}) and run again." >&2
+    exit 1
+fi
+echo "Installing Debian packages: ${needed[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${needed[@]}" >/dev/null

@@ -1,0 +1,165 @@
+"""Render the template with many answers; each project trains and passes its own tests."""
+
+import json
+import re
+import sys
+
+import pytest
+from conftest import DATA, package_of, run
+
+DEFAULT = {}
+CSV_BIRDS = {
+    "dataset": "csv",
+    "data_path": str(DATA / "birds.csv"),
+    "target_column": "species",
+    "model_type": "random_forest",
+}
+CSV_HOUSES = {
+    "task": "regression",
+    "dataset": "csv",
+    "data_path": str(DATA / "houses.csv"),
+    "target_column": "Price (€)",
+    "model_type": "ridge",
+}
+
+CLASSIFIERS = ["logistic_regression", "random_forest", "gradient_boosting", "decision_tree", "svm", "knn"]
+REGRESSORS = ["linear_regression", "ridge", "random_forest", "gradient_boosting", "svm", "knn"]
+
+MATRIX = {
+    **{f"iris-{m}": {"model_type": m} for m in CLASSIFIERS},
+    **{f"diabetes-{m}": {"task": "regression", "dataset": "diabetes", "model_type": m} for m in REGRESSORS},
+    "wine": {"dataset": "wine", "model_type": "random_forest"},
+    "breast_cancer": {"dataset": "breast_cancer", "model_type": "logistic_regression"},
+    "joblib": {"model_format": "joblib", "project_name": "Iris joblib"},
+    "skops": {"model_format": "skops", "model_type": "gradient_boosting"},
+    "sequential": {"feature_selection": "sequential", "n_features": 2},
+    "features": {"features": ["petal width (cm)", "sepal length (cm)"], "project_name": "Two inputs"},
+    "csv-birds": CSV_BIRDS,
+    "csv-birds-skops-selection": {
+        **CSV_BIRDS,
+        "model_format": "skops",
+        "model_type": "logistic_regression",
+        "feature_selection": "sequential",
+        "n_features": 3,
+    },
+    "csv-houses": CSV_HOUSES,
+    "gunicorn-py313": {"server": "gunicorn", "python_version": "3.13", "project_name": "My-App 2"},
+}
+
+
+def check_project(project):
+    """What every render must be: trained, clean, and green on its own tests."""
+    meta = json.loads((project / "models" / "model.json").read_text())
+    assert (project / "models" / meta["model_file"]).exists()
+    assert (project / "tests" / "data" / "reference.json").exists()
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and path.suffix not in (".pkl", ".joblib", ".skops"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            assert "{{" not in text and "{%" not in text, f"Jinja residue in {path}"
+            assert "TODO" not in text, f"placeholder in {path}"
+    run([sys.executable, "-m", "ruff", "check", "--no-cache", "src", "tests"], project)
+    run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "src", "tests"], project)
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"], project)
+    return meta
+
+
+def test_default_answers_render_train_and_pass_their_tests(render):
+    project = render(DEFAULT)
+    meta = check_project(project)
+    assert package_of(project) == "iris_classifier"
+    assert meta["target"]["classes"] == ["setosa", "versicolor", "virginica"]
+    assert [f["label"] for f in meta["schema"]] == [
+        "sepal length (cm)",
+        "sepal width (cm)",
+        "petal length (cm)",
+        "petal width (cm)",
+    ]
+    assert meta["metrics"]["cross_validation"]["accuracy"]["mean"] > 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(MATRIX))
+def test_matrix_renders_train_and_pass_their_tests(render, name):
+    answers = MATRIX[name]
+    meta = check_project(render(answers))
+    task = answers.get("task", "classification")
+    assert meta["task"] == task
+    assert set(meta["metrics"]["holdout"]) == (
+        {"accuracy", "f1_macro"} if task == "classification" else {"r2", "mae", "rmse"}
+    )
+    if answers.get("feature_selection") == "sequential":
+        assert len(meta["schema"]) == answers["n_features"]
+    if "features" in answers:
+        assert [f["label"] for f in meta["schema"]] == answers["features"]
+
+
+def test_awkward_csv_columns_become_safe_fields_with_their_labels(render):
+    meta = json.loads((render(CSV_BIRDS) / "models" / "model.json").read_text())
+    fields = {f["name"]: f for f in meta["schema"]}
+    assert list(fields) == [
+        "island",
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "sex",
+        "ringed",
+        "f_2nd_grosse",
+    ]
+    assert fields["f_2nd_grosse"]["label"] == "2nd Größe €"
+    assert fields["island"]["categories"] == ["Biscoe", "Dream", "Torgersen"]
+    assert fields["ringed"]["kind"] == "boolean"
+    assert fields["flipper_length_mm"]["kind"] == "integer"
+    assert fields["bill_length_mm"]["required"] is False  # it has gaps: imputed
+    assert fields["island"]["required"] is True
+    assert meta["target"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def test_training_twice_gives_the_same_model(render):
+    project = render({"model_type": "random_forest", "project_name": "Twice"})
+    package = package_of(project)
+    first = json.loads((project / "models" / "model.json").read_text())
+    reference = (project / "tests" / "data" / "reference.json").read_text()
+    run([sys.executable, "-m", f"{package}.train"], project)
+    second = json.loads((project / "models" / "model.json").read_text())
+    assert first["metrics"] == second["metrics"]
+    assert first["data"]["sha256"] == second["data"]["sha256"]
+    assert reference == (project / "tests" / "data" / "reference.json").read_text()
+
+
+def test_train_prints_a_model_card(render):
+    project = render(DEFAULT)
+    out = run([sys.executable, "-m", "iris_classifier.train"], project).stdout
+    assert "Model card: Iris classifier" in out
+    assert re.search(r"cross_validation\s+accuracy\s+0\.\d{3} ± 0\.\d{3}", out)
+    assert "setosa, versicolor, virginica" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["model.pkl", "model.joblib"])
+def test_a_model_from_a_notebook_is_imported(render, notebook_model, source):
+    answers = {
+        "model_source": "existing",
+        "model_path": str(notebook_model / source),
+        "sample_data_path": str(notebook_model / "sample.csv"),
+        "target_column": "species",
+        "project_name": f"Notebook {source.split('.')[1]}",
+    }
+    project = render(answers)
+    meta = check_project(project)
+    assert meta["input_columns"][0] == "Island"
+    assert meta["schema"][0]["name"] == "island"
+    assert meta["metrics"]["holdout"]["accuracy"] > 0.8
+
+
+@pytest.mark.slow
+def test_a_notebook_model_with_a_sample_without_target(render, notebook_model):
+    answers = {
+        "model_source": "existing",
+        "model_path": str(notebook_model / "model.pkl"),
+        "sample_data_path": str(notebook_model / "sample_no_target.csv"),
+        "project_name": "Notebook no target",
+    }
+    meta = check_project(render(answers))
+    assert meta["metrics"]["holdout"] == {}
+    assert meta["target"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
