@@ -158,6 +158,8 @@ def _check_json_value(field, value):
     if kind in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None, f"expected a number, got {_describe(value)}"
+        if isinstance(value, int) and value.bit_length() > 1024:  # math.isfinite would overflow
+            return None, "expected a finite number, got one too large to use"
         if not math.isfinite(value):
             return None, "expected a finite number, got NaN or infinity"
         if kind == "integer" and value != int(value):
