@@ -13,6 +13,13 @@ BUNDLED = {
     "breast_cancer": "load_breast_cancer",
     "diabetes": "load_diabetes",
 }
+# What the bundled datasets' "target" column means, for people reading a prediction.
+BUNDLED_TARGET_LABELS = {
+    "iris": "species",
+    "wine": "cultivar",
+    "breast_cancer": "diagnosis",
+    "diabetes": "disease progression after one year",
+}
 
 
 class DataError(Exception):
@@ -53,6 +60,11 @@ def load_frame():
         print(f"Ignoring {int((~keep).sum())} rows with no value for {target_column!r}.")
         frame, target = frame[keep].reset_index(drop=True), target[keep].reset_index(drop=True)
     return frame, target, digest
+
+
+def target_label():
+    """The human name of what the model predicts."""
+    return BUNDLED_TARGET_LABELS.get(config.DATASET) or config.TARGET_COLUMN or "prediction"
 
 
 def choose_columns(frame, features):

@@ -1,0 +1,243 @@
+"""copier update keeps users' work: hermetic template versions in a temporary git repo.
+
+The fixture copies this template into a new git repository and tags versions there, so
+the tests depend neither on the network nor on this repository's own tags.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import TEMPLATE, package_of, run, train
+from copier import run_copy, run_update
+
+pytestmark = pytest.mark.slow
+
+USER_README_LINE = "Our team's notes: ask Ada before retraining."
+ROUTE = '''    @app.get("/hello")
+    def hello():
+        return {"hello": "from the user"}
+
+'''
+
+
+def git(cwd, *args):
+    return subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def tracked_files(root):
+    listing = git(root, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    return [name for name in listing.split("\0") if name and (root / name).is_file()]
+
+
+@pytest.fixture
+def template_repo(tmp_path):
+    """A copy of this template as its own git repository, tagged v0.1.0."""
+    repo = tmp_path / "template"
+    for name in tracked_files(TEMPLATE):
+        if name.startswith(("examples/", "docs/", "bench/")):
+            continue
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TEMPLATE / name, repo / name)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "template 0.1.0")
+    git(repo, "tag", "v0.1.0")
+    return repo
+
+
+def release(repo, tag, change):
+    change(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "--allow-empty", "-qm", f"template {tag}")
+    git(repo, "tag", tag)
+
+
+def as_trained_by_0_1(project):
+    """models/model.json as 0.1.x wrote it (layout 1), to exercise the 0.2.0 migration."""
+    path = project / "models" / "model.json"
+    metadata = json.loads(path.read_text())
+    del metadata["metadata_version"]
+    metadata["target"] = {"name": "target", "classes": metadata["target"]["classes"]}
+    path.write_text(json.dumps(metadata, indent=2))
+
+
+def new_project(template_repo, tmp_path, answers=None, ref="v0.1.0"):
+    project = tmp_path / "project"
+    run_copy(
+        str(template_repo),
+        str(project),
+        data={"bootstrap": False, **(answers or {})},
+        defaults=True,
+        unsafe=True,
+        vcs_ref=ref,
+        quiet=True,
+    )
+    train(project)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "rendered")
+    return project
+
+
+def update(project, ref, capfd, **data):
+    run_update(
+        str(project),
+        data=data,
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        vcs_ref=ref,
+        quiet=False,
+        conflict="inline",
+        skip_answered=True,
+    )
+    output = capfd.readouterr()
+    return output.out + output.err
+
+
+def commit_all(project, message):
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", message)
+
+
+def user_edits(project):
+    package = package_of(project)
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + f"\n{USER_README_LINE}\n")
+    app = project / "src" / package / "app.py"
+    text = app.read_text()
+    app.write_text(text.replace('    @app.get("/")\n', ROUTE + '    @app.get("/")\n', 1))
+    config = project / "src" / package / "config.py"
+    text = config.read_text()
+    text = text.replace("FEATURES = []", 'FEATURES = ["petal length (cm)", "petal width (cm)"]')
+    config.write_text(text.replace("RANDOM_STATE = 42", "RANDOM_STATE = 7"))
+    train(project)  # the retrained model: two inputs
+    as_trained_by_0_1(project)
+    commit_all(project, "user edits and a retrained model")
+
+
+def template_changes(repo):
+    readme = repo / "template" / "README.md.jinja"
+    text = readme.read_text()
+    readme.write_text(text.replace("## Quick start", "## Quick start (updated)", 1))
+    (repo / "template" / "CONTRIBUTING.md").write_text("Open an issue first.\n")
+    (repo / "template" / ".gitignore").unlink()
+    with open(repo / "copier.yml", "a") as file:
+        file.write("\nteam_name:\n  type: str\n  help: Your team\n  default: Blue team\n")
+    (repo / "template" / "TEAM.md.jinja").write_text("Maintained by {{ team_name }}.\n")
+
+
+def test_update_keeps_user_work_and_brings_template_changes(template_repo, tmp_path, capfd):
+    project = new_project(template_repo, tmp_path)
+    user_edits(project)
+    model_before = (project / "models" / "model.pkl").read_bytes()
+    release(template_repo, "v0.2.0", template_changes)
+
+    output = update(project, "v0.2.0", capfd)
+
+    package = package_of(project)
+    readme = (project / "README.md").read_text()
+    assert USER_README_LINE in readme and "## Quick start (updated)" in readme
+    assert "<<<<<<<" not in readme
+    assert '@app.get("/hello")' in (project / "src" / package / "app.py").read_text()
+    config = (project / "src" / package / "config.py").read_text()
+    assert "RANDOM_STATE = 7" in config and '"petal width (cm)"]' in config
+    assert (project / "models" / "model.pkl").read_bytes() == model_before
+    assert (project / "CONTRIBUTING.md").exists()
+    assert not (project / ".gitignore").exists()
+    assert (project / "TEAM.md").read_text() == "Maintained by Blue team.\n"
+    assert "team_name: Blue team" in (project / ".copier-answers.yml").read_text()
+    # The 0.2.0 migration upgraded the user's model card in place, once.
+    assert output.count("model_metadata_v2.py") == 1, output
+    metadata = json.loads((project / "models" / "model.json").read_text())
+    assert metadata["metadata_version"] == 2
+    assert metadata["target"]["label"] == "species"
+    assert len(metadata["schema"]) == 2  # still the user's retrained model
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    hello = run(
+        [
+            sys.executable,
+            "-c",
+            f"from {package}.app import create_app; "
+            "print(create_app().test_client().get('/hello').get_json())",
+        ],
+        project,
+    )
+    assert "from the user" in hello.stdout
+
+    # The next release does not run the 0.2.0 migration again.
+    commit_all(project, "updated to 0.2.0")
+    release(template_repo, "v0.3.0", lambda repo: (repo / "template" / "NEWS.md").write_text("3\n"))
+    output = update(project, "v0.3.0", capfd)
+    assert "model_metadata_v2.py" not in output
+    assert (project / "NEWS.md").exists()
+
+
+def test_a_same_line_edit_conflicts_visibly_and_loses_nothing(template_repo, tmp_path, capfd):
+    project = new_project(template_repo, tmp_path)
+    readme = project / "README.md"
+    lines = readme.read_text().splitlines()
+    lines[0] = lines[0] + " (our fork)"
+    readme.write_text("\n".join(lines) + f"\n{USER_README_LINE}\n")
+    commit_all(project, "user renames the title")
+
+    def retitle(repo):
+        path = repo / "template" / "README.md.jinja"
+        text = path.read_text()
+        path.write_text(text.replace("# {{ project_name }}\n", "# {{ project_name }} service\n", 1))
+
+    release(template_repo, "v0.2.0", retitle)
+    output = update(project, "v0.2.0", capfd)
+    text = readme.read_text()
+    assert "<<<<<<< before updating" in text and ">>>>>>> after updating" in text
+    assert "Iris classifier (our fork)" in text and "Iris classifier service" in text
+    assert USER_README_LINE in text
+    assert "conflict" in output.lower()
+    assert (project / "models" / "model.pkl").exists()
+
+
+@pytest.mark.parametrize(
+    ("answer", "value", "retrain"),
+    [("server", "gunicorn", False), ("model_type", "random_forest", True)],
+)
+def test_changing_an_answer_rerenders_what_depends_on_it(
+    template_repo, tmp_path, capfd, answer, value, retrain
+):
+    project = new_project(template_repo, tmp_path, ref="v0.1.0")
+    release(template_repo, "v0.1.1", lambda repo: None)
+    update(project, "v0.1.1", capfd, **{answer: value})
+    answers = (project / ".copier-answers.yml").read_text()
+    assert f"{answer}: {value}" in answers
+    package = package_of(project)
+    if answer == "server":
+        assert "gunicorn" in (project / "requirements.txt").read_text()
+        assert "gunicorn" in (project / "src" / package / "serve.py").read_text()
+    else:
+        assert 'MODEL_TYPE = "random_forest"' in (project / "src" / package / "config.py").read_text()
+    if retrain:
+        train(project)
+        assert "RandomForest" in json.loads((project / "models" / "model.json").read_text())["estimator"]
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+def previous_release():
+    tags = git(TEMPLATE, "tag", "--list", "v*", "--sort=-v:refname", "--no-contains", "HEAD")
+    return tags.split()[0] if tags.split() else None
+
+
+@pytest.mark.skipif(previous_release() is None, reason="this clone has no earlier release tag")
+def test_update_from_the_previous_release_of_this_repository(tmp_path, capfd):
+    tag = previous_release()
+    project = new_project(TEMPLATE, tmp_path, ref=tag)
+    update(project, "HEAD", capfd)
+    assert not list(project.rglob("*.rej"))
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
