@@ -44,6 +44,7 @@ MATRIX = {
     },
     "csv-houses": CSV_HOUSES,
     "gunicorn-py313": {"server": "gunicorn", "python_version": "3.13", "project_name": "My-App 2"},
+    "sklearn-inference": {"inference": "sklearn", "model_type": "knn", "project_name": "Plain"},
 }
 
 
@@ -97,6 +98,13 @@ def test_matrix_renders_train_and_pass_their_tests(render, name):
         assert len(meta["schema"]) == answers["n_features"]
     if "features" in answers:
         assert [f["label"] for f in meta["schema"]] == answers["features"]
+    onnx = meta.get("onnx")
+    if answers.get("inference") == "sklearn" or answers.get("model_source") == "existing":
+        assert onnx is None
+    elif name.startswith("csv-"):
+        assert onnx == {"used": False, "reason": "category inputs are served by scikit-learn"}
+    else:
+        assert onnx["used"] and onnx["max_difference"] <= 1e-5, onnx
 
 
 def test_awkward_csv_columns_become_safe_fields_with_their_labels(render):
