@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test test-quick system-deps lint example clean
+.PHONY: demo test test-quick system-deps lint example bench clean
 $(STAMP): pyproject.toml template/requirements.txt.jinja
 	$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade "pip>=25.1"
@@ -30,6 +30,9 @@ test-quick: $(STAMP)  ## the fast tests only
 lint: $(STAMP)
 	$(PYTHON) -m ruff check tests hooks bench
 	$(PYTHON) -m ruff format --check tests hooks bench
+
+bench: $(STAMP)  ## the benchmark: prints the table and writes bench/results.md
+	$(PYTHON) bench/run.py
 
 example: $(STAMP)  ## re-render examples/iris from the default answers
 	$(PYTHON) tests/render_example.py

@@ -1,0 +1,426 @@
+"""`make bench`: the rendered iris service against hand-written references, in one run.
+
+Renders the services it needs into build/bench/, starts each with its production server,
+and measures them interleaved (A B A B) with wrk on loopback: requests/s, p50 and p99
+latency, errors, cold start to first prediction and memory after warm-up; then batch
+scoring (10k rows as JSON, 100k rows as CSV) against model.predict in-process.
+Writes bench/results.md and prints it.
+"""
+
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "build" / "bench"
+RESULTS = ROOT / "bench" / "results.md"
+WRK = ["-t2", "-c16", "--latency"]
+DURATION = "10s"
+ROUNDS = 2
+IRIS_ROW = {
+    "sepal_length_cm": 5.9,
+    "sepal_width_cm": 3.0,
+    "petal_length_cm": 4.2,
+    "petal_width_cm": 1.5,
+}
+FEATURES = list(IRIS_ROW)
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0:
+        sys.exit("wrk is missing: install it (sudo apt-get install wrk) and run again")
+    print("installing wrk (Debian package)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
+
+
+def render(name, answers):
+    """A trained iris project from the template in this checkout."""
+    from copier import run_copy
+
+    project = BUILD / name
+    if project.exists():
+        shutil.rmtree(project)
+    run_copy(
+        str(ROOT),
+        str(project),
+        data={"bootstrap": False, **answers},
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    subprocess.run(
+        [sys.executable, "-m", "iris_classifier.train"],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return project
+
+
+def reference_models():
+    """The models a notebook would pickle: a scaler + logistic regression, and a forest."""
+    import pickle
+
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    iris = load_iris()
+    target = iris.target_names[iris.target]
+    models = {
+        "lr": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        "rf": RandomForestClassifier(n_estimators=100, random_state=42),
+    }
+    folder = BUILD / "reference"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, model in models.items():
+        model.fit(iris.data, target)
+        paths[name] = folder / f"{name}.pkl"
+        with open(paths[name], "wb") as file:
+            pickle.dump(model, file)
+    return paths
+
+
+class Service:
+    def __init__(self, label, command, cwd, env, port, kind):
+        self.label, self.command, self.cwd, self.port, self.kind = label, command, cwd, port, kind
+        self.env = {**os.environ, **env, "PORT": str(port)}
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/predict"
+
+    def start(self):
+        """Start the server; -> seconds from spawn to the first good prediction."""
+        began = time.perf_counter()
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        body = json.dumps(IRIS_ROW).encode()
+        while time.perf_counter() - began < 60:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.label} exited with {self.process.returncode}")
+            try:
+                request = urllib.request.Request(
+                    self.url, body, {"Content-Type": "application/json"}
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - began
+            except OSError:
+                time.sleep(0.005)
+        raise RuntimeError(f"{self.label} did not answer within 60 s")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def rss_mb(self):
+        """Resident memory of the server and its worker processes."""
+        total = 0
+        for pid in [self.process.pid, *descendants(self.process.pid)]:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+        return total / 1024
+
+
+def descendants(pid):
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            child = int(stat.parent.name)
+            children += [child, *descendants(child)]
+    return children
+
+
+def wrk(url, body, duration=DURATION):
+    script = BUILD / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+    out = subprocess.run(
+        ["wrk", *WRK, f"-d{duration}", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency_ms(out, "50%"),
+        "p99": latency_ms(out, "99%"),
+        "errors": errors + (int(non_2xx.group(1)) if non_2xx else 0),
+    }
+
+
+def latency_ms(out, percentile):
+    value, unit = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def post(url, body, content_type):
+    request = urllib.request.Request(url, body, {"Content-Type": content_type})
+    began = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=300) as response:
+        payload = response.read()
+        assert response.status == 200, response.status
+    return time.perf_counter() - began, payload
+
+
+def batch_figures(service, project):
+    """Rows/s for 10k JSON rows and 100k CSV rows, and model.predict in-process."""
+    import random
+
+    sys.path.insert(0, str(project / "src"))
+    os.environ["MODEL_DIR"] = str(project / "models")
+    from iris_classifier.model import load_model
+
+    model = load_model()
+    rng = random.Random(0)
+    fields = model.schema.fields
+    rows = [
+        {f.name: round(rng.uniform(f.minimum, f.maximum), 1) for f in fields}
+        for _ in range(100_000)
+    ]
+    json_body = json.dumps(rows[:10_000]).encode()
+    csv_body = (
+        ",".join(FEATURES)
+        + "\n"
+        + "\n".join(",".join(str(row[name]) for name in FEATURES) for row in rows)
+        + "\n"
+    ).encode()
+    json_time = min(post(service.url, json_body, "application/json")[0] for _ in range(3))
+    csv_runs = [post(service.url, csv_body, "text/csv") for _ in range(3)]
+    csv_time = min(seconds for seconds, _ in csv_runs)
+    assert csv_runs[0][1].count(b"\n") == 100_001, "every row scored"
+    clean, _ = model.validate(rows)
+    matrix = model.inputs(clean)
+    in_process = []
+    for _ in range(3):
+        began = time.perf_counter()
+        model.estimator.predict(matrix)
+        in_process.append(time.perf_counter() - began)
+    return {
+        "json_rows_s": 10_000 / json_time,
+        "csv_rows_s": 100_000 / csv_time,
+        "predict_rows_s": 100_000 / min(in_process),
+    }
+
+
+def machine():
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for package in ("scikit-learn", "numpy", "flask", "waitress", "gunicorn", "onnxruntime"):
+        with contextlib.suppress(PackageNotFoundError):
+            versions[package] = version(package)
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[
+        0
+    ]
+    return f"{os.cpu_count()} cores, {cpu}; {wrk_version.strip()}", versions
+
+
+def main():
+    ensure_wrk()
+    BUILD.mkdir(parents=True, exist_ok=True)
+    print("rendering and training the iris services ...", flush=True)
+    lr = render("iris-lr", {})
+    rf = render("iris-rf", {"model_type": "random_forest"})
+    gunicorn = render("iris-lr-gunicorn", {"server": "gunicorn"})
+    reference = reference_models()
+    python = sys.executable
+    here = ROOT / "bench"
+
+    def rendered(label, project, port, env=None):
+        env = {"PYTHONPATH": str(project / "src"), **(env or {})}
+        return Service(
+            label, [python, "-m", "iris_classifier.serve"], project, env, port, "rendered"
+        )
+
+    def lean(label, model, port):
+        env = {"MODEL": str(model), "FEATURES": ",".join(FEATURES)}
+        return Service(label, [python, str(here / "reference_flask.py")], here, env, port, "lean")
+
+    services = {
+        "bare": Service(
+            "bare WSGI, waitress (constant JSON)",
+            [python, str(here / "reference_wsgi.py")],
+            here,
+            {},
+            8101,
+            "bare",
+        ),
+        "lean-lr": lean("lean Flask + waitress, logistic regression", reference["lr"], 8102),
+        "lr": rendered("rendered iris service, logistic regression, waitress", lr, 8103),
+        "lean-rf": lean("lean Flask + waitress, random forest (100 trees)", reference["rf"], 8104),
+        "rf": rendered("rendered iris service, random forest, waitress", rf, 8105),
+        "gunicorn": rendered(
+            "rendered iris service, logistic regression, gunicorn 2 workers",
+            gunicorn,
+            8106,
+            {"WEB_CONCURRENCY": "2"},
+        ),
+    }
+    body = json.dumps(IRIS_ROW)
+    results = {key: {"runs": []} for key in services}
+    try:
+        for key, service in services.items():
+            colds = []
+            for attempt in range(3):
+                colds.append(service.start())
+                if attempt < 2:
+                    service.stop()
+            results[key]["cold"] = statistics.median(colds)
+            wrk(service.url, body, "2s")  # warm-up
+            results[key]["rss"] = service.rss_mb()
+            print(f"  started {service.label}: cold start {results[key]['cold']:.2f} s", flush=True)
+        for round_number in range(ROUNDS):
+            for key, service in services.items():
+                run = wrk(service.url, body)
+                results[key]["runs"].append(run)
+                print(
+                    f"  round {round_number + 1}: {service.label}: {run['rps']:.0f} req/s",
+                    flush=True,
+                )
+        batch = batch_figures(services["lr"], lr)
+    finally:
+        for service in services.values():
+            service.stop()
+    report = write_report(services, results, batch)
+    print(report)
+
+
+def summary(result):
+    runs = result["runs"]
+    return {
+        "rps": statistics.mean(r["rps"] for r in runs),
+        "p50": statistics.mean(r["p50"] for r in runs),
+        "p99": statistics.mean(r["p99"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+        "cold": result["cold"],
+        "rss": result["rss"],
+    }
+
+
+def write_report(services, results, batch):
+    figures = {key: summary(result) for key, result in results.items()}
+    hardware, versions = machine()
+    lean_lr, lean_rf = figures["lean-lr"], figures["lean-rf"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `make bench` on {hardware}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        f"wrk {' '.join(WRK)} -d{DURATION} on loopback, single-row JSON POST /predict"
+        " with probabilities,",
+        f"{ROUNDS} interleaved rounds (A B A B), means shown.",
+        "",
+        "| stack | req/s | vs lean | p50 ms | p99 ms | errors | cold start s | RSS MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, service in services.items():
+        f = figures[key]
+        base = lean_rf if key in ("rf", "lean-rf") else lean_lr
+        lines.append(
+            f"| {service.label} | {f['rps']:,.0f} | {f['rps'] / base['rps']:.2f}x | {f['p50']:.2f} "
+            f"| {f['p99']:.2f} | {f['errors']} | {f['cold']:.2f} | {f['rss']:.0f} |"
+        )
+    lr, rf, gun = figures["lr"], figures["rf"], figures["gunicorn"]
+    targets = [
+        (
+            "LR waitress >= 1.4x lean req/s",
+            lr["rps"] / lean_lr["rps"],
+            lr["rps"] >= 1.4 * lean_lr["rps"],
+        ),
+        ("LR p99 no worse than lean", lr["p99"] / lean_lr["p99"], lr["p99"] <= lean_lr["p99"]),
+        ("LR cold start <= 1.0 s and <= lean", lr["cold"], lr["cold"] <= min(1.0, lean_lr["cold"])),
+        (
+            "RF waitress >= 5x lean RF req/s",
+            rf["rps"] / lean_rf["rps"],
+            rf["rps"] >= 5 * lean_rf["rps"],
+        ),
+        (
+            "gunicorn 2 workers >= 1.7x waitress req/s",
+            gun["rps"] / lr["rps"],
+            gun["rps"] >= 1.7 * lr["rps"],
+        ),
+        (
+            "100k-row CSV >= 50% of in-process predict rows/s",
+            batch["csv_rows_s"] / batch["predict_rows_s"],
+            batch["csv_rows_s"] >= 0.5 * batch["predict_rows_s"],
+        ),
+        (
+            "no errors in any run",
+            sum(f["errors"] for f in figures.values()),
+            all(f["errors"] == 0 for f in figures.values()),
+        ),
+        ("RSS within 10% of lean", lr["rss"] / lean_lr["rss"], lr["rss"] <= 1.1 * lean_lr["rss"]),
+    ]
+    lines += [
+        "",
+        "Batch scoring, rendered logistic regression service (waitress):",
+        "",
+        "| what | rows/s |",
+        "| --- | ---: |",
+        f"| 10k rows as JSON to POST /predict | {batch['json_rows_s']:,.0f} |",
+        f"| 100k rows as CSV to POST /predict | {batch['csv_rows_s']:,.0f} |",
+        f"| model.estimator.predict in-process, same 100k rows | {batch['predict_rows_s']:,.0f} |",
+        "",
+        "| target | measured | met |",
+        "| --- | ---: | --- |",
+    ]
+    lines += [f"| {name} | {value:.2f} | {'yes' if ok else 'NO'} |" for name, value, ok in targets]
+    report = "\n".join(lines) + "\n"
+    RESULTS.write_text(report)
+    (BUILD / "results.json").write_text(json.dumps({"figures": figures, "batch": batch}, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
