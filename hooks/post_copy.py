@@ -77,7 +77,8 @@ def copy_inputs(answers, project, start=None):
         target = answers.get("target_column")
         if target and target not in columns:
             raise AnswerError(f"target_column {target!r} is not a column of {sample}")
-        suffix = model.suffix if model.suffix in (".pkl", ".pickle", ".joblib") else ".pkl"
+        # joblib files load with joblib; anything else (.pkl, .pickle, .sav, ...) with pickle.
+        suffix = ".joblib" if model.suffix.lower() == ".joblib" else ".pkl"
         copied.append(shutil.copyfile(model, project / "data" / f"notebook_model{suffix}"))
         copied.append(shutil.copyfile(sample, project / "data" / "sample.csv"))
     elif answers.get("dataset") == "csv":

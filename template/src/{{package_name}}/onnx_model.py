@@ -3,8 +3,8 @@
 For one row, scikit-learn spends far longer checking its input than computing (about a
 millisecond against microseconds). ONNX Runtime runs the same fitted pipeline without
 that overhead. Training converts the pipeline and keeps the ONNX file only when it
-reproduces scikit-learn's predictions on the held-out rows; otherwise the service uses
-scikit-learn. ONNX works in 32-bit floats, so probabilities may differ from
+reproduces scikit-learn's predictions on every training and held-out row; otherwise the
+service uses scikit-learn. ONNX works in 32-bit floats, so probabilities may differ from
 scikit-learn's in the seventh decimal: TOLERANCE bounds what is accepted.
 """
 
