@@ -8,6 +8,8 @@ Plain functions, importable by the template's own tests.
 """
 
 import csv
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +19,9 @@ from pathlib import Path
 import yaml
 
 ANSWERS_FILE = ".copier-answers.yml"
+HERE = Path(__file__).resolve().parent
+# Column names of scikit-learn's bundled datasets (tests/test_hooks.py keeps them current).
+BUNDLED_COLUMNS = json.loads((HERE / "bundled_columns.json").read_text(encoding="utf-8"))
 
 
 class AnswerError(Exception):
@@ -44,6 +49,33 @@ def read_header(path):
     return [column.strip() for column in header]
 
 
+def safe_names(columns):
+    """The template's own column-name rule (schema.py), so the hook and training agree."""
+    path = HERE.parent / "template" / "src" / "{{package_name}}" / "schema.py"
+    spec = importlib.util.spec_from_file_location("template_schema", path)
+    schema = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(schema)
+    return schema.safe_names(columns)
+
+
+def check_inputs(answers, inputs, source):
+    """The features answer names existing columns (original or safe names), and
+    n_features leaves something to select from."""
+    known = set(inputs) | set(safe_names(inputs))
+    unknown = [f for f in answers.get("features") or [] if str(f) not in known]
+    if unknown:
+        raise AnswerError(
+            f"features not in {source}: {', '.join(map(str, unknown))}; "
+            f"its columns are: {', '.join(inputs)}"
+        )
+    if answers.get("feature_selection") == "sequential":
+        available = len(answers.get("features") or inputs)
+        if answers["n_features"] >= available:
+            raise AnswerError(
+                f"n_features is {answers['n_features']} but only {available} inputs are available"
+            )
+
+
 def check_training_csv(answers, columns):
     target = answers["target_column"]
     if target not in columns:
@@ -52,17 +84,9 @@ def check_training_csv(answers, columns):
             f"its columns are: {', '.join(columns)}"
         )
     inputs = [c for c in columns if c != target]
-    unknown = [f for f in answers.get("features") or [] if f not in inputs]
-    if unknown:
-        raise AnswerError(f"features not in the CSV: {', '.join(map(str, unknown))}")
-    if answers.get("feature_selection") == "sequential":
-        available = len(answers.get("features") or inputs)
-        if answers["n_features"] >= available:
-            raise AnswerError(
-                f"n_features is {answers['n_features']} but only {available} inputs are available"
-            )
     if not inputs:
         raise AnswerError(f"{answers['data_path']} has no input columns besides the target")
+    check_inputs(answers, inputs, "the CSV")
 
 
 def copy_inputs(answers, project, start=None):
@@ -85,6 +109,8 @@ def copy_inputs(answers, project, start=None):
         source = resolve(answers["data_path"], start)
         check_training_csv(answers, read_header(source))
         copied.append(shutil.copyfile(source, project / "data" / source.name))
+    elif answers.get("dataset") in BUNDLED_COLUMNS:
+        check_inputs(answers, BUNDLED_COLUMNS[answers["dataset"]], answers["dataset"])
     return [Path(p) for p in copied]
 
 
@@ -131,7 +157,8 @@ def git_init(answers, project):
     run("git commit", ["git", *identity, "commit", "--quiet", "-m", message], project)
 
 
-def main(project=Path.cwd()):
+def main(project=None):
+    project = project or Path.cwd()
     answers = yaml.safe_load((project / ANSWERS_FILE).read_text(encoding="utf-8"))
     try:
         copy_inputs(answers, project)

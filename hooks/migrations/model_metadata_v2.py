@@ -7,11 +7,13 @@ Runs once, on the update that crosses 0.2.0 (copier `_migrations`).
 """
 
 import json
-import re
 import sys
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from post_copy import safe_names  # noqa: E402  (the template's own column-name rule)
 
 BUNDLED_TARGET_LABELS = {
     "iris": "species",
@@ -27,10 +29,6 @@ def target_label(answers):
     return answers.get("target_column") or "prediction"
 
 
-def safe_name(label):
-    return re.sub(r"[^0-9a-zA-Z]+", "_", label).strip("_").lower() or "prediction"
-
-
 def migrate(project):
     """-> True if models/model.json was upgraded, False if there was nothing to do."""
     path = project / "models" / "model.json"
@@ -42,7 +40,7 @@ def migrate(project):
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
     label = target_label(answers)
     metadata["target"]["label"] = label
-    metadata["target"]["name"] = safe_name(label)
+    metadata["target"]["name"] = safe_names([label])[0]
     metadata = {"metadata_version": 2, **metadata}
     path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
     return True

@@ -1,0 +1,133 @@
+"""The copy-time hook and the migrations, as plain functions."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import DATA, TEMPLATE
+
+
+def load(relative):
+    path = TEMPLATE / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+post_copy = load("hooks/post_copy.py")
+migration = load("hooks/migrations/model_metadata_v2.py")
+
+
+def test_relative_paths_are_taken_from_where_copier_ran(tmp_path):
+    assert post_copy.resolve("data/x.csv", start=tmp_path) == tmp_path / "data" / "x.csv"
+    assert post_copy.resolve("/abs/x.csv", start=tmp_path) == Path("/abs/x.csv")
+    assert post_copy.resolve("~/x.csv").parent == Path.home()
+
+
+def test_read_header_strips_names_and_refuses_non_csv(tmp_path):
+    assert post_copy.read_header(DATA / "birds.csv")[:2] == ["Island", "Bill length (mm)"]
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(post_copy.AnswerError, match="no header row"):
+        post_copy.read_header(empty)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(post_copy.AnswerError, match="not a UTF-8 text CSV"):
+        post_copy.read_header(binary)
+    with pytest.raises(post_copy.AnswerError, match="does not exist"):
+        post_copy.read_header(tmp_path / "missing.csv")
+
+
+BIRDS = {"data_path": "birds.csv", "target_column": "species", "feature_selection": "none"}
+
+
+def test_csv_answers_are_checked_against_the_header():
+    columns = post_copy.read_header(DATA / "birds.csv")
+    post_copy.check_training_csv(BIRDS, columns)
+    safe_and_original = {**BIRDS, "features": ["island", "Bill length (mm)", "f_2nd_grosse"]}
+    post_copy.check_training_csv(safe_and_original, columns)
+    with pytest.raises(post_copy.AnswerError, match="features not in the CSV: wings"):
+        post_copy.check_training_csv({**BIRDS, "features": ["wings"]}, columns)
+    with pytest.raises(post_copy.AnswerError, match="'Species' is not a column"):
+        post_copy.check_training_csv({**BIRDS, "target_column": "Species"}, columns)
+    many = {
+        **BIRDS,
+        "feature_selection": "sequential",
+        "n_features": 3,
+        "features": ["sex", "island"],
+    }
+    with pytest.raises(post_copy.AnswerError, match="n_features is 3 but only 2 inputs"):
+        post_copy.check_training_csv(many, columns)
+
+
+def test_bundled_dataset_features_are_checked(tmp_path):
+    answers = {"dataset": "iris", "features": ["petal width (cm)", "petal_length_cm"]}
+    assert post_copy.copy_inputs(answers, tmp_path) == []
+    with pytest.raises(post_copy.AnswerError, match="features not in iris: petal colour"):
+        post_copy.copy_inputs({"dataset": "iris", "features": ["petal colour"]}, tmp_path)
+
+
+def test_bundled_column_names_match_scikit_learn():
+    from sklearn import datasets
+
+    for name, columns in post_copy.BUNDLED_COLUMNS.items():
+        assert columns == list(getattr(datasets, f"load_{name}")(as_frame=True).data.columns)
+
+
+def test_a_notebook_model_is_copied_under_a_name_training_reads(tmp_path):
+    (tmp_path / "data").mkdir()
+    model = tmp_path / "My Model.SAV"
+    model.write_bytes(b"pickle bytes")
+    answers = {
+        "model_source": "existing",
+        "model_path": str(model),
+        "sample_data_path": str(DATA / "birds.csv"),
+        "target_column": "species",
+    }
+    copied = post_copy.copy_inputs(answers, tmp_path)
+    assert [p.name for p in copied] == ["notebook_model.pkl", "sample.csv"]
+
+
+def test_the_bootstrap_uses_the_asked_python_when_installed():
+    assert post_copy.find_python("3.11") in (
+        post_copy.shutil.which("python3.11"),
+        sys.executable,
+    )
+
+
+def answers_file(project, **answers):
+    (project / ".copier-answers.yml").write_text(
+        "".join(f"{key}: {value}\n" for key, value in answers.items())
+    )
+
+
+@pytest.mark.parametrize(
+    ("answers", "label", "name"),
+    [
+        ({"dataset": "iris"}, "species", "species"),
+        (
+            {"dataset": "diabetes"},
+            "disease progression after one year",
+            "disease_progression_after_one_year",
+        ),
+        ({"dataset": "csv", "target_column": "Price (€)"}, "Price (€)", "price"),
+        ({"model_source": "existing", "target_column": ""}, "prediction", "prediction"),
+    ],
+)
+def test_the_0_2_0_migration_upgrades_model_json_in_place(tmp_path, answers, label, name):
+    (tmp_path / "models").mkdir()
+    answers_file(tmp_path, **answers)
+    old = {"project": "x", "target": {"name": "target", "classes": ["a", "b"]}, "schema": []}
+    (tmp_path / "models" / "model.json").write_text(json.dumps(old))
+    assert migration.migrate(tmp_path) is True
+    new = json.loads((tmp_path / "models" / "model.json").read_text())
+    assert new["metadata_version"] == 2
+    assert new["target"] == {"name": name, "classes": ["a", "b"], "label": label}
+    assert migration.migrate(tmp_path) is False, "running it again changes nothing"
+
+
+def test_the_migration_leaves_a_project_without_a_model_alone(tmp_path):
+    assert migration.migrate(tmp_path) is False
