@@ -4,6 +4,12 @@ set -euo pipefail
 needed=()
 command -v chromium >/dev/null 2>&1 || needed+=(chromium)
 command -v git >/dev/null 2>&1 || needed+=(git)
+# The container image test (tests/test_image.py): buildah builds the image, podman runs it,
+# debootstrap makes the stand-in base image, runc runs containers where crun cannot.
+command -v buildah >/dev/null 2>&1 || needed+=(buildah)
+command -v podman >/dev/null 2>&1 || needed+=(podman)
+command -v debootstrap >/dev/null 2>&1 || needed+=(debootstrap)
+command -v runc >/dev/null 2>&1 || needed+=(runc)
 [ ${#needed[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "Missing Debian packages: ${needed[*]}. Install them (sudo apt-get install ${needed[*]}) and run again." >&2
