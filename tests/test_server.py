@@ -1,0 +1,418 @@
+"""The production servers over real HTTP: waitress and gunicorn renders, started as a user does.
+
+Each server starts once per module (`python -m <package>.serve` on a free port), answers
+every route and every kind of bad input, and its OpenAPI document is checked against the
+answers it really gives.
+"""
+
+import csv
+import io
+import json
+import select
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+from _service_helpers import running, serve_command
+from conftest import DATA, project_env
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate as validate_openapi
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("servers")]
+
+SERVERS = {"waitress": {}, "gunicorn": {"server": "gunicorn"}}
+# The categorical CSV render (the same answers as test_render's, so the render is shared).
+BIRDS = {
+    "dataset": "csv",
+    "data_path": str(DATA / "birds.csv"),
+    "target_column": "species",
+    "model_type": "random_forest",
+}
+GOOD = {
+    "sepal_length_cm": 5.1,
+    "sepal_width_cm": 3.5,
+    "petal_length_cm": 1.4,
+    "petal_width_cm": 0.2,
+}
+FIELDS = list(GOOD)
+
+
+@pytest.fixture(scope="module", params=list(SERVERS))
+def server(request, render, tmp_path_factory):
+    project = render(SERVERS[request.param])
+    log = tmp_path_factory.mktemp("server") / f"{request.param}.log"
+    with running(project, log) as started:
+        started.kind = request.param
+        yield started
+
+
+@pytest.fixture(scope="module")
+def openapi(server):
+    reply = server.get("/openapi.json")
+    assert reply.status == 200
+    return reply.json()
+
+
+def schema_validator(document, schema):
+    """A JSON Schema validator for part of the OpenAPI document, its $refs resolved."""
+    return Draft202012Validator({**schema, "components": document["components"]})
+
+
+def response_schema(document, path, method, status):
+    response = document["paths"][path][method]["responses"][str(status)]
+    return schema_validator(document, response["content"]["application/json"]["schema"])
+
+
+def csv_text(rows):
+    output = io.StringIO()
+    csv.writer(output).writerows(rows)
+    return output.getvalue()
+
+
+def post_large(server, size, content_type="application/json"):
+    """POST a body of `size` bytes the way curl does: stop sending once the server answers.
+
+    A server may refuse a body that is too large from its headers alone, answer, and close
+    the connection while the client is still sending; curl and browsers read that answer.
+    """
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        head = (
+            f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        chunk, sent = b" " * 65536, 0
+        while sent < size and not select.select([sock], [], [], 0)[0]:
+            try:
+                sent += sock.send(chunk[: size - sent])
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        answer = b""
+        while part := sock.recv(65536):
+            answer += part
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+# --- the pages ---
+
+
+def test_the_real_server_answers_and_said_where_in_one_line(server):
+    reply = server.get("/health")
+    assert reply.json() == {"status": "ok"}
+    assert reply.headers["server"] == server.kind, "the production server, not Flask's"
+    first_line = server.log().splitlines()[0]
+    assert first_line.startswith(f"Iris classifier: serving on {server.url} with {server.kind}")
+
+
+def test_the_form_page(server):
+    reply = server.get("/", headers={"Accept": "text/html"})
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    for name in FIELDS:
+        assert f'<label for="f-{name}">' in reply.text
+        assert f'<input type="number" id="f-{name}" name="{name}"' in reply.text
+    css = server.get("/static/style.css")
+    assert css.status == 200 and css.headers["content-type"].startswith("text/css")
+
+
+def test_a_form_post_predicts_and_keeps_the_values(server):
+    form = urllib.parse.urlencode({name: str(value) for name, value in GOOD.items()})
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    reply = server.request("POST", "/", form, headers)
+    assert reply.status == 200
+    assert '<output id="prediction" for="predict-form">setosa</output>' in reply.text
+    assert 'value="5.1"' in reply.text
+    assert reply.text.count('class="bar-label"') == 3
+
+
+def test_a_bad_form_post_shows_escaped_messages_at_the_fields(server):
+    values = {**GOOD, "sepal_length_cm": "<script>alert(1)</script>", "petal_width_cm": ""}
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    reply = server.request("POST", "/", urllib.parse.urlencode(values), headers)
+    assert reply.status == 400
+    assert "<script>alert(1)" not in reply.text
+    assert "expected a number, got &#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;" in reply.text
+    assert '<p class="error" id="e-petal_width_cm">required</p>' in reply.text
+
+
+def test_the_batch_page_scores_an_upload(server):
+    boundary = "----boundary7MA4YWxk"
+    content = csv_text([FIELDS, list(GOOD.values())])
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="flowers.csv"\r\n'
+        f"Content-Type: text/csv\r\n\r\n{content}\r\n--{boundary}--\r\n"
+    )
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    reply = server.request("POST", "/batch", body, headers)
+    assert reply.status == 200
+    assert reply.headers["content-disposition"] == 'attachment; filename="flowers-scored.csv"'
+    assert list(csv.reader(io.StringIO(reply.text)))[1][4] == "setosa"
+
+
+def test_the_model_card_is_json_or_html(server):
+    card = server.get("/model").json()
+    assert card["target"]["classes"] == ["setosa", "versicolor", "virginica"]
+    page = server.get("/model", headers={"Accept": "text/html"})
+    assert page.headers["content-type"].startswith("text/html") and "Model card" in page.text
+
+
+def test_the_api_page_shows_a_curl_example_for_this_server(server):
+    page = server.get("/api", headers={"Accept": "text/html"})
+    assert f"curl {server.url}/predict -H 'Content-Type: application/json'" in page.text
+
+
+# --- the JSON and CSV API ---
+
+
+def test_one_row_and_a_list_of_rows(server, openapi):
+    one = server.post_json(GOOD)
+    assert one.status == 200
+    body = one.json()
+    assert body["prediction"] == "setosa" and body["warnings"] == []
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0)
+    response_schema(openapi, "/predict", "post", 200).validate(body)
+
+    far = {**GOOD, "petal_width_cm": 30}
+    many = server.post_json([GOOD, far])
+    assert many.status == 200
+    predictions = many.json()["predictions"]
+    assert len(predictions) == 2
+    assert "outside the range seen in training" in predictions[1]["warnings"][0]
+    response_schema(openapi, "/predict", "post", 200).validate(many.json())
+
+
+def test_a_csv_batch(server):
+    body = csv_text([["id", *FIELDS], ["a", *GOOD.values()], ["b", 6.5, 3.0, 5.5, 2.0]])
+    reply = server.request("POST", "/predict", body, {"Content-Type": "text/csv"})
+    assert reply.status == 200
+    assert reply.headers["content-type"].startswith("text/csv")
+    lines = list(csv.reader(io.StringIO(reply.text)))
+    assert lines[0][5:] == [
+        "prediction",
+        "probability_setosa",
+        "probability_versicolor",
+        "probability_virginica",
+        "warnings",
+    ]
+    assert [line[5] for line in lines[1:]] == ["setosa", "virginica"]
+
+
+NOT_USABLE = [
+    ("", "empty body"),
+    ("{", "invalid JSON"),
+    ("[]", "empty list"),
+    ('"text"', "expected a JSON object"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), NOT_USABLE)
+def test_a_body_that_is_not_usable(server, openapi, body, message):
+    reply = server.post_json(body)
+    assert reply.status == 400
+    assert message in reply.json()["error"]
+    response_schema(openapi, "/predict", "post", 400).validate(reply.json())
+
+
+BAD_VALUES = [
+    ("string for a number", {"sepal_length_cm": "5.1"}, "expected a number, got the text '5.1'"),
+    ("the text NaN", {"sepal_length_cm": "NaN"}, "expected a number, got the text 'NaN'"),
+    ("null", {"sepal_length_cm": None}, "required"),
+    ("a list", {"sepal_length_cm": [5.1]}, "expected a number, got a list"),
+    ("html", {"sepal_length_cm": "<b>5</b>"}, "expected a number, got the text '<b>5</b>'"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), [case[1:] for case in BAD_VALUES])
+def test_a_bad_value_is_named(server, openapi, change, message):
+    reply = server.post_json({**GOOD, **change})
+    assert reply.status == 400
+    assert reply.json() == {"errors": {"sepal_length_cm": message}}
+    response_schema(openapi, "/predict", "post", 400).validate(reply.json())
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e309"])
+def test_non_finite_numbers_are_refused(server, literal):
+    body = json.dumps(GOOD).replace("5.1", literal)
+    reply = server.post_json(body)
+    assert reply.status == 400
+    assert reply.json() == {
+        "errors": {"sepal_length_cm": "expected a finite number, got NaN or infinity"}
+    }
+
+
+def test_empty_missing_and_unknown_fields(server):
+    empty = server.post_json({})
+    assert (empty.status, empty.json()) == (400, {"errors": dict.fromkeys(FIELDS, "required")})
+    missing = server.post_json({k: v for k, v in GOOD.items() if k != "petal_width_cm"})
+    assert missing.json() == {"errors": {"petal_width_cm": "required"}}
+    unknown = server.post_json({**GOOD, "colour": "blue"})
+    assert unknown.status == 400
+    assert unknown.json()["errors"]["colour"].startswith("unknown field; expected one of:")
+    in_a_list = server.post_json([GOOD, {**GOOD, "sepal_width_cm": "wide"}])
+    assert list(in_a_list.json()["errors"]) == ["row 2: sepal_width_cm"]
+
+
+def test_csv_with_a_missing_column_or_a_bad_row(server):
+    headers = {"Content-Type": "text/csv"}
+    missing = server.request("POST", "/predict", csv_text([FIELDS[:3], [5.1, 3.5, 1.4]]), headers)
+    assert missing.status == 400
+    assert missing.json() == {"errors": {"petal_width_cm": "column missing from the CSV header"}}
+    rows = [FIELDS, list(GOOD.values()), [5.1, "wide", 1.4, 0.2]]
+    bad = server.request("POST", "/predict", csv_text(rows), headers)
+    assert bad.status == 400
+    assert bad.json() == {"errors": {"line 3: sepal_width_cm": "expected a number, got 'wide'"}}
+
+
+def test_a_wrong_content_type_is_415(server, openapi):
+    reply = server.request("POST", "/predict", json.dumps(GOOD), {"Content-Type": "text/plain"})
+    assert reply.status == 415
+    assert reply.json() == {
+        "error": "Content-Type text/plain is not supported: send application/json or text/csv"
+    }
+    response_schema(openapi, "/predict", "post", 415).validate(reply.json())
+
+
+def test_a_50_mb_body_is_413(server, openapi):
+    status, body = post_large(server, 50 * 1024 * 1024)
+    assert status == 413
+    assert body == {
+        "error": "the request body is over the limit of 5242880 bytes (MAX_CONTENT_LENGTH)"
+    }
+    response_schema(openapi, "/predict", "post", 413).validate(body)
+    assert server.get("/ready").status == 200, "the server is still fine"
+
+
+def test_wrong_paths_and_methods_are_json(server):
+    missing = server.get("/predict/nothing")
+    assert missing.status == 404 and "nothing at /predict/nothing" in missing.json()["error"]
+    wrong = server.get("/predict")
+    assert wrong.status == 405
+    assert wrong.json() == {"error": "GET is not allowed on /predict; use POST"}
+    assert "POST" in wrong.headers["allow"]
+
+
+def test_bad_requests_are_logged_once_and_nothing_leaks_a_traceback(server):
+    server.post_json({**GOOD, "marker_field_7f3a": 1})
+    time.sleep(0.5)
+    log = server.log()
+    assert log.count("marker_field_7f3a") == 1
+    assert "Traceback" not in log
+
+
+# --- the OpenAPI document ---
+
+
+def test_openapi_is_valid_and_describes_what_the_server_does(server, openapi):
+    validate_openapi(openapi)
+    assert openapi["openapi"] == "3.1.0"
+    assert set(openapi["paths"]) == {"/predict", "/health", "/ready", "/model", "/openapi.json"}
+    row = schema_validator(openapi, openapi["components"]["schemas"]["Row"])
+    row.validate(GOOD)
+    assert not row.is_valid({**GOOD, "sepal_length_cm": "5"})
+    assert not row.is_valid({**GOOD, "colour": "blue"})
+    request = openapi["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    for example in request["examples"].values():
+        reply = server.post_json(example["value"])
+        assert reply.status == 200
+        response_schema(openapi, "/predict", "post", 200).validate(reply.json())
+    for path in ("/health", "/ready", "/openapi.json"):
+        reply = server.get(path)
+        assert reply.status == 200
+        response_schema(openapi, path, "get", 200).validate(reply.json())
+
+
+# --- start and stop ---
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_ctrl_c_stops_the_server_cleanly(render, tmp_path, kind):
+    project = render(SERVERS[kind])
+    log = tmp_path / "server.log"
+    with running(project, log) as server:
+        process = server.process
+    assert process.returncode == 0
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("Iris classifier: serving on http://127.0.0.1:")
+    assert lines[-1] == "Stopped."
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_without_a_model_the_server_stops_with_one_line(render, tmp_path, kind):
+    project = render(SERVERS[kind])
+    env = {**project_env(project), "MODEL_DIR": str(tmp_path), "PORT": "1"}
+    result = subprocess.run(
+        serve_command(project), cwd=project, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {tmp_path}/model.json not found: train the model with `make train`"
+    )
+
+
+def test_a_bad_setting_stops_the_server_with_one_line(render):
+    project = render(SERVERS["waitress"])
+    env = {**project_env(project), "PORT": "eighty"}
+    result = subprocess.run(
+        serve_command(project), cwd=project, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        "error: PORT must be a whole number, got 'eighty'\n",
+    )
+
+
+# --- the categorical render ---
+
+
+@pytest.fixture(scope="module")
+def birds(render, tmp_path_factory):
+    project = render(BIRDS)
+    with running(project, tmp_path_factory.mktemp("birds") / "server.log") as started:
+        yield started
+
+
+def test_the_form_has_selects_with_the_categories(birds):
+    page = birds.get("/", headers={"Accept": "text/html"}).text
+    assert '<select id="f-island" name="island" required>' in page
+    for island in ("Biscoe", "Dream", "Torgersen"):
+        assert f'<option value="{island}"' in page
+    assert '<input type="checkbox" id="f-ringed" name="ringed" value="true"' in page
+
+
+def test_an_unknown_or_wrong_case_category_gets_a_clear_400(birds):
+    row = birds.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]
+    good = row["content"]["application/json"]["examples"]["one"]["value"]
+    assert birds.post_json(good).status == 200
+    unknown = birds.post_json({**good, "island": "Atlantis"})
+    assert unknown.status == 400
+    assert unknown.json() == {
+        "errors": {
+            "island": "unknown category 'Atlantis'; expected one of 'Biscoe', 'Dream', 'Torgersen'"
+        }
+    }
+    wrong_case = birds.post_json({**good, "island": "dream"})
+    assert wrong_case.json() == {
+        "errors": {"island": "unknown category 'dream': did you mean 'Dream'? (case matters)"}
+    }
+
+
+def test_a_server_started_twice_on_one_port_says_so(render, tmp_path):
+    """The second server finds the port taken and stops with one line (waitress)."""
+    project = render(SERVERS["waitress"])
+    with running(project, tmp_path / "first.log") as first:
+        env = {**project_env(project), "PORT": str(first.port)}
+        result = subprocess.run(
+            [sys.executable, "-m", serve_command(project)[-1]],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{first.port}:")
