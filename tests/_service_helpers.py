@@ -80,11 +80,12 @@ def serve_command(project):
 
 
 @contextmanager
-def running(project, log_path, **env):
-    """Start `python -m <package>.serve` on a free port; on exit press Ctrl-C and check it stops.
+def running(project, log_path, stop=signal.SIGINT, **env):
+    """Start `python -m <package>.serve` on a free port; on exit stop it and check it stops.
 
-    The server runs in its own process group, and Ctrl-C is sent to the whole group, as a
-    terminal does (gunicorn's workers get it too).
+    The server runs in its own process group. Ctrl-C (SIGINT) goes to the whole group, as a
+    terminal sends it (gunicorn's workers get it too); SIGTERM goes to the server process
+    alone, as `docker stop` sends it.
     """
     port = free_port()
     environment = {
@@ -110,10 +111,14 @@ def running(project, log_path, **env):
         yield server
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
+            if stop == signal.SIGINT:
+                os.killpg(process.pid, stop)
+            else:
+                os.kill(process.pid, stop)
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-                raise AssertionError(f"Ctrl-C did not stop the server:\n{server.log()}") from None
+                message = f"{stop.name} did not stop the server:\n{server.log()}"
+                raise AssertionError(message) from None

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -328,11 +329,13 @@ def test_openapi_is_valid_and_describes_what_the_server_does(server, openapi):
 # --- start and stop ---
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("kind", list(SERVERS))
-def test_ctrl_c_stops_the_server_cleanly(render, tmp_path, kind):
+def test_ctrl_c_or_sigterm_stops_the_server_cleanly(render, tmp_path, kind, stop):
     project = render(SERVERS[kind])
     log = tmp_path / "server.log"
-    with running(project, log) as server:
+    with running(project, log, stop=stop) as server:
+        assert server.get("/ready").status == 200
         process = server.process
     assert process.returncode == 0
     lines = log.read_text().splitlines()
