@@ -238,15 +238,6 @@ def wait_until_ready(base_url, process, timeout=90):
     raise AssertionError(f"{base_url}/ready did not answer 200 within {timeout} s")
 
 
-# Seen on this template: a gunicorn worker forked after onnxruntime is loaded hangs at exit
-# in onnxruntime's exit handlers (pthread_cond_destroy, shown by gdb), so a stop signal is
-# answered only when gunicorn kills its workers after graceful_timeout (30 s).
-GUNICORN_EXIT_HANG = (
-    "gunicorn's workers did not exit on the stop signal: they hang at exit in onnxruntime's "
-    "exit handlers (a fork after onnxruntime's threads started); reported to the server's owner"
-)
-
-
 def stop_server(process, stop_signal=signal.SIGINT, timeout=10):
     """Send the stop signal to the server process; (stopped in time?, its output).
 

@@ -18,7 +18,6 @@ import pytest
 import yaml
 from conftest import free_port, package_of, run
 from deploy_helpers import (
-    GUNICORN_EXIT_HANG,
     TESTS,
     base_image,
     dockerfile_env,
@@ -532,8 +531,6 @@ def test_eb_python_bundle_serves_from_requirements_alone(render, tmp_path, serve
     )
     assert alias.stdout.strip().splitlines()[-1:] == ["200"], alias.stdout + alias.stderr
 
-    if not stopped and server == "gunicorn":
-        pytest.xfail(GUNICORN_EXIT_HANG)
     assert stopped, f"the server did not stop on Ctrl-C within 10 s:\n{output}"
     assert server_process.returncode == 0, output
 
