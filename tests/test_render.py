@@ -48,7 +48,7 @@ MATRIX = {
 }
 
 
-BINARY_SUFFIXES = {".pkl", ".joblib", ".skops", ".png", ".ico", ".woff2"}
+BINARY_SUFFIXES = {".pkl", ".joblib", ".skops", ".onnx", ".png", ".ico", ".woff2"}
 
 
 def check_project(project):
@@ -64,8 +64,8 @@ def check_project(project):
         # Flask's page templates are Jinja on purpose (copied as they are, not rendered).
         if "templates" not in path.relative_to(project).parts:
             assert "{{" not in text and "{%" not in text, f"Jinja residue in {path}"
-    run([sys.executable, "-m", "ruff", "check", "--no-cache", "src", "tests"], project)
-    run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "src", "tests"], project)
+    run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
+    run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], project)
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"], project)
     return meta
 
