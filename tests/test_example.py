@@ -12,7 +12,7 @@ EXAMPLE = TEMPLATE / "examples" / "iris"
 # Written at render or training time, so they differ between two honest renders.
 VOLATILE_ANSWERS = ("_commit:", "_src_path:")
 VOLATILE_METADATA = ("created_at", "template_version")
-BINARY = {"models/model.pkl"}
+BINARY = {"models/model.pkl", "models/model.onnx"}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Iris classifier: Predicts the species of an iris flower."""

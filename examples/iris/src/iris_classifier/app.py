@@ -1,0 +1,234 @@
+"""The web service: create_app() prepares everything once; the routes stay thin.
+
+GET  /                  the form; POST / predicts from it
+POST /predict           JSON (one object or a list) or CSV in, predictions out
+GET  /batch             upload a CSV file, download it scored
+GET  /model             the model card: JSON, or HTML for a browser
+GET  /api               the API for people; GET /openapi.json for programs
+GET  /health, /ready    the process is alive; the model is loaded
+"""
+
+import json
+import shlex
+
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
+from werkzeug.utils import secure_filename
+
+from . import api, batch, config, forms, openapi, settings
+from .model import ModelError, ValidationError, load_model
+from .schema import TRUE_WORDS
+
+API_PATHS = {"/predict", "/health", "/ready", "/openapi.json"}
+HTML_HEADERS = {
+    # No script anywhere; inline styles only for the widths of the probability bars.
+    "Content-Security-Policy": (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "same-origin",
+}
+
+
+def create_app(model=None):
+    """The Flask app; loads models/ unless a model is given (tests pass their own)."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.from_env().max_content_length
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
+    app.json.sort_keys = False  # keep fields and classes in the model's order
+    app.jinja_env.globals["project_name"] = config.PROJECT_NAME
+    app.after_request(add_safety_headers)
+    add_error_handlers(app)
+    if model is None:
+        try:
+            model = load_model()
+        except ModelError as error:
+            app.logger.error("the model is not loaded: %s", error)
+            add_not_ready_routes(app)
+            return app
+    add_routes(app, model)
+    return app
+
+
+def add_routes(app, model):
+    schema = model.schema
+    target = model.metadata["target"]["label"]  # what the model predicts, in words
+    controls = forms.make_controls(schema)
+    blank_form = forms.default_texts(schema)
+    # Worked examples for the docs, made once; predicting one also warms the model up.
+    example_row = schema.defaults()
+    example_answer = api.predict_json(model, example_row)
+    example_csv = batch.example_csv(schema, blank_form)
+    openapi_json = json.dumps(openapi.document(model, example_row, example_answer, example_csv))
+    card_json = json.dumps(model.metadata)
+    api_examples = {
+        "body": shlex.quote(json.dumps(example_row)),  # quoted for a shell
+        "answer": json.dumps(example_answer, indent=2),
+    }
+    labels = {field.name: field.label for field in schema.fields}
+    page = {"controls": controls, "labels": labels}
+    app.jinja_env.globals.update(
+        schema=schema,
+        classes=model.classes,
+        target=target,
+        describe_field=forms.describe_field,
+        true_words=TRUE_WORDS,
+    )
+
+    @app.get("/")
+    def form():
+        return render_template("form.html", **page, values=blank_form, errors={}, result=None)
+
+    @app.post("/")
+    def form_predict():
+        texts = forms.read_form(schema, request.form)
+        values, errors, warnings = schema.validate_text(texts)
+        if errors:
+            log_client_error(app, 400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
+            return render_template(
+                "form.html", **page, values=texts, errors=errors, result=None
+            ), 400
+        result = forms.result_view(model.predict_clean([values])[0], warnings)
+        return render_template("form.html", **page, values=texts, errors={}, result=result)
+
+    @app.post("/predict")
+    def predict():
+        if request.mimetype == "application/json":
+            return api.predict_json(model, api.read_json(request.get_data()))
+        if request.mimetype == "text/csv":
+            return Response(batch.score_csv(model, request.get_data()), mimetype="text/csv")
+        raise UnsupportedMediaType(
+            f"Content-Type {request.mimetype or '(none)'} is not supported: "
+            "send application/json or text/csv"
+        )
+
+    @app.get("/batch")
+    def batch_page():
+        return render_template("batch.html", errors={})
+
+    @app.post("/batch")
+    def batch_score():
+        upload = request.files.get("file")
+        try:
+            if upload is None or not upload.filename:
+                raise BadRequest("choose a CSV file first")
+            scored = batch.score_csv(model, upload.read())
+        except ValidationError as error:
+            log_client_error(app, 400, str(error))
+            return render_template("batch.html", errors=error.errors), 400
+        except BadRequest as error:
+            log_client_error(app, 400, error.description)
+            return render_template("batch.html", errors={"file": error.description}), 400
+        stem = secure_filename(upload.filename).rsplit(".", 1)[0] or "data"
+        return csv_download(scored, f"{stem}-scored.csv")
+
+    @app.get("/batch/example.csv")
+    def batch_example():
+        return csv_download(example_csv, "example.csv")
+
+    @app.get("/model")
+    def model_card():
+        if wants_html():
+            response = Response(render_template("model.html", card=model.metadata))
+        else:
+            response = Response(card_json, mimetype="application/json")
+        response.vary.add("Accept")
+        return response
+
+    @app.get("/api")
+    def api_page():
+        return render_template("api.html", url=request.host_url + "predict", **api_examples)
+
+    @app.get("/openapi.json")
+    def openapi_document():
+        return Response(openapi_json, mimetype="application/json")
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready():
+        return {"status": "ready"}
+
+
+def add_not_ready_routes(app):
+    """Without a model the process stays up, says it is not ready and why (in its log)."""
+    message = "the model is not loaded; the server log says why"
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    def ready():
+        return {"status": "not ready", "error": message}, 503
+
+    @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
+    @app.route("/<path:path>", methods=["GET", "POST"])
+    def unavailable(path):
+        return error_response(503, message)
+
+
+def add_safety_headers(response):
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if response.mimetype == "text/html":
+        response.headers.update(HTML_HEADERS)
+    return response
+
+
+def csv_download(text, filename):
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def wants_html():
+    """A browser asking for a page gets HTML; API paths and programs get JSON."""
+    if request.path in API_PATHS:
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def error_response(status, message):
+    if wants_html():
+        return render_template("error.html", status=status, message=message), status
+    return {"error": message}, status
+
+
+def log_client_error(app, status, message):
+    app.logger.info("%s %s -> %d %s", request.method, request.path, status, message[:300])
+
+
+def add_error_handlers(app):
+    @app.errorhandler(ValidationError)
+    def invalid_rows(error):
+        log_client_error(app, 400, str(error))
+        return {"errors": error.errors}, 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        # Flask has already logged the traceback of a 500; nothing from it reaches the client.
+        message = describe(error, app.config["MAX_CONTENT_LENGTH"])
+        if error.code < 500:
+            log_client_error(app, error.code, message)
+        response = app.make_response(error_response(error.code, message))
+        if getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+
+def describe(error, limit):
+    """A short message for an HTTP error, in place of werkzeug's long default text."""
+    if error.code == 404:
+        return f"nothing at {request.path}; the pages are /, /batch, /model and /api"
+    if error.code == 405:
+        allowed = [m for m in error.valid_methods or () if m not in ("HEAD", "OPTIONS")]
+        return f"{request.method} is not allowed on {request.path}; use {' or '.join(allowed)}"
+    if error.code == 413:
+        return f"the request body is over the limit of {limit} bytes (MAX_CONTENT_LENGTH)"
+    if error.code >= 500:
+        return "internal error: the server log has the details"
+    return error.description

@@ -1,0 +1,24 @@
+"""Your answers to the template's questions, as settings. Edit and run `make train` again."""
+
+from pathlib import Path
+
+PROJECT_NAME = "Iris classifier"
+TASK = "classification"  # "classification" or "regression"
+MODEL_SOURCE = "train"
+DATASET = "iris"  # iris, wine, breast_cancer, diabetes or csv
+DATA_FILE = None  # scikit-learn's bundled data
+TARGET_COLUMN = None
+# Input columns in form order (original names); empty means all of them.
+FEATURES = []
+# "sequential" lets SequentialFeatureSelector keep the N_FEATURES most useful inputs.
+FEATURE_SELECTION = "none"
+N_FEATURES = None
+MODEL_TYPE = "logistic_regression"
+# "onnx": also save the pipeline as ONNX and serve with ONNX Runtime when it reproduces
+# scikit-learn's predictions on every training and held-out row; "sklearn": serve with scikit-learn.
+INFERENCE = "onnx"
+MODEL_FORMAT = "pickle"  # pickle, joblib or skops
+RANDOM_STATE = 42
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MODEL_SUFFIX = {"pickle": ".pkl", "joblib": ".joblib", "skops": ".skops"}[MODEL_FORMAT]

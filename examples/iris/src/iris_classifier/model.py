@@ -1,0 +1,255 @@
+"""Load the trained model with its metadata and make predictions.
+
+In Python: `load_model().predict([{"field": 1.0, ...}])` from `iris_classifier.model`.
+"""
+
+import hashlib
+import json
+import os
+import pickle
+import platform
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+from . import config
+from .schema import Schema
+
+# The layout of models/model.json; `copier update` migrates older files (see CHANGELOG.md).
+METADATA_VERSION = 2
+
+
+class ModelError(Exception):
+    """The model cannot be used; str(error) is one line that says what to do."""
+
+
+class ValidationError(Exception):
+    """Input rows do not fit the schema; .errors maps field (or row) to a message."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
+        self.errors = errors
+
+
+def model_dir():
+    return Path(os.environ.get("MODEL_DIR") or config.PROJECT_ROOT / "models")
+
+
+def library_versions():
+    # From the installed packages' metadata: no need to import scikit-learn to know it.
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": version("scikit-learn"),
+        "numpy": version("numpy"),
+    }
+
+
+def file_digest(path):
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def check_file(path, expected_digest):
+    """A model file must exist and be byte for byte the one training wrote."""
+    if not path.exists():
+        raise ModelError(f"{path} not found: train the model with `make train`")
+    if expected_digest and file_digest(path) != expected_digest:
+        raise ModelError(
+            f"{path} is corrupt or truncated (not the file training wrote); "
+            "retrain it with `make train`"
+        )
+
+
+def save_estimator(estimator, path, model_format):
+    if model_format == "skops":
+        import skops.io
+
+        skops.io.dump(estimator, path)
+    elif model_format == "joblib":
+        import joblib
+
+        joblib.dump(estimator, path)
+    else:
+        with open(path, "wb") as file:
+            pickle.dump(estimator, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_estimator(path, model_format):
+    """Read a model file; any failure becomes one ModelError line."""
+    if not path.exists():
+        raise ModelError(f"{path} not found: train the model with `make train`")
+    try:
+        if model_format == "skops":
+            import skops.io
+
+            untrusted = skops.io.get_untrusted_types(file=path)
+            unexpected = [t for t in untrusted if not t.startswith(("numpy.", "sklearn."))]
+            if unexpected:
+                raise ModelError(f"{path} holds types that are not trusted: {unexpected}")
+            return skops.io.load(path, trusted=untrusted)
+        if model_format == "joblib":
+            import joblib
+
+            return joblib.load(path)
+        with open(path, "rb") as file:
+            return pickle.load(file)
+    except ModelError:
+        raise
+    except Exception as error:  # unpickling can fail in many ways; all mean "unusable file"
+        raise ModelError(
+            f"{path} is corrupt or truncated ({type(error).__name__}: {error}); "
+            "retrain it with `make train`"
+        ) from None
+
+
+def check_versions(trained_with):
+    """Refuse a scikit-learn major/minor mismatch; warn about any other difference."""
+    installed = library_versions()
+    trained, now = trained_with.get("scikit-learn", "?"), installed["scikit-learn"]
+    if trained.split(".")[:2] != now.split(".")[:2]:
+        raise ModelError(
+            f"the model was trained with scikit-learn {trained} but {now} is installed; "
+            f"install {trained} (`make setup`) or retrain with `make train`"
+        )
+    for library in ("scikit-learn", "numpy"):
+        if trained_with.get(library) != installed[library]:
+            warnings.warn(
+                f"the model was trained with {library} {trained_with.get(library)}, "
+                f"now {installed[library]} is installed; retrain if predictions look wrong",
+                stacklevel=2,
+            )
+
+
+class Model:
+    """A fitted pipeline, its schema and its metadata (models/model.json)."""
+
+    def __init__(self, estimator, metadata, predictor=None, estimator_path=None):
+        # With an ONNX twin, the scikit-learn pipeline is only read from estimator_path
+        # when something asks for it: the service starts faster and uses less memory.
+        self._estimator = estimator
+        self._estimator_path = estimator_path
+        # What computes predictions: the estimator itself, or its ONNX twin (onnx_model.py).
+        self.predictor = predictor or estimator
+        self.metadata = metadata
+        self.schema = Schema.from_list(metadata["schema"])
+        self.task = metadata["task"]
+        self.classes = metadata["target"].get("classes")
+        self.has_probabilities = self.classes is not None and hasattr(
+            self.predictor, "predict_proba"
+        )
+        # A model imported from a notebook was fitted on a DataFrame with its own column names.
+        self.input_columns = metadata.get("input_columns")
+
+    @property
+    def estimator(self):
+        """The fitted scikit-learn pipeline."""
+        if self._estimator is None:
+            self._estimator = load_estimator(self._estimator_path, self.metadata["model_format"])
+        return self._estimator
+
+    def inputs(self, rows):
+        """Clean rows -> what the estimator's predict expects."""
+        if self.input_columns:
+            import pandas as pd
+
+            columns = dict(zip(self.schema.names, self.input_columns, strict=True))
+            return pd.DataFrame([{columns[k]: v for k, v in row.items()} for row in rows])
+        return self.schema.to_matrix(rows)
+
+    def validate(self, rows):
+        """-> (clean rows, warnings); raises ValidationError naming the row and field."""
+        clean, warnings_found, errors = [], [], {}
+        for index, row in enumerate(rows):
+            values, row_errors, row_warnings = self.schema.validate(row)
+            if row_errors:
+                prefix = f"row {index + 1}: " if len(rows) > 1 else ""
+                errors.update({f"{prefix}{key}": msg for key, msg in row_errors.items()})
+                if len(errors) >= 20:
+                    break
+            clean.append(values)
+            warnings_found.extend(row_warnings)
+        if errors:
+            raise ValidationError(errors)
+        return clean, warnings_found
+
+    def predict_clean(self, rows):
+        """Predict validated rows -> list of {"prediction": ..., "probabilities": {...}}."""
+        inputs = self.inputs(rows)
+        if not self.has_probabilities:
+            return [{"prediction": _plain(value)} for value in self.predictor.predict(inputs)]
+        results = []
+        classes = self.classes
+        for row_probabilities in self.predictor.predict_proba(inputs):
+            best = int(row_probabilities.argmax())
+            results.append(
+                {
+                    "prediction": classes[best],
+                    "probabilities": dict(zip(classes, map(float, row_probabilities), strict=True)),
+                }
+            )
+        return results
+
+    def predict(self, rows):
+        """Validate and predict a list of JSON-like rows (one row: pass a one-item list)."""
+        clean, _ = self.validate(rows)
+        return self.predict_clean(clean)
+
+    def predict_one(self, row):
+        return self.predict([row])[0]
+
+
+def _plain(value):
+    """numpy scalar -> plain Python value for JSON."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def read_metadata(directory):
+    path = directory / "model.json"
+    if not path.exists():
+        raise ModelError(f"{path} not found: train the model with `make train`")
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ModelError(f"{path} is not valid JSON ({error}); retrain with `make train`") from None
+    if metadata.get("metadata_version", 1) != METADATA_VERSION:
+        raise ModelError(
+            f"{path} has layout version {metadata.get('metadata_version', 1)}, this code reads "
+            f"version {METADATA_VERSION}; retrain with `make train`"
+        )
+    return metadata
+
+
+def load_model(directory=None):
+    """Read models/model.json and the model file it names; raise ModelError if unusable."""
+    directory = Path(directory) if directory else model_dir()
+    metadata = read_metadata(directory)
+    check_versions(metadata.get("versions", {}))
+    digests = metadata.get("sha256", {})
+    estimator_path = directory / metadata["model_file"]
+    check_file(estimator_path, digests.get(metadata["model_file"]))
+    predictor = load_onnx(directory, metadata)
+    if predictor is not None:
+        return Model(None, metadata, predictor, estimator_path)
+    return Model(load_estimator(estimator_path, metadata["model_format"]), metadata)
+
+
+def load_onnx(directory, metadata):
+    """The ONNX predictor if training kept one and ONNX Runtime is installed, else None."""
+    onnx = metadata.get("onnx") or {}
+    if not onnx.get("used"):
+        return None
+    path = directory / onnx["file"]
+    check_file(path, metadata.get("sha256", {}).get(onnx["file"]))
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        warnings.warn("onnxruntime is not installed: predicting with scikit-learn", stacklevel=2)
+        return None
+    from .onnx_model import OnnxPredictor
+
+    try:
+        return OnnxPredictor(path.read_bytes(), metadata["target"]["classes"] is not None)
+    except Exception as error:  # ONNX Runtime refuses a damaged file in many ways
+        raise ModelError(
+            f"{path} is corrupt ({type(error).__name__}); retrain with `make train`"
+        ) from None

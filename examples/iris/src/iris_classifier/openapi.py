@@ -1,0 +1,173 @@
+"""The OpenAPI 3.1 document of the JSON API, generated from the schema at start-up."""
+
+from . import config
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_body(schema, description, example=None):
+    content = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"description": description, "content": {"application/json": content}}
+
+
+def prediction_schema(model):
+    """One prediction: the shape of each answer of POST /predict."""
+    if model.task == "regression":
+        prediction = {"type": "number", "title": model.metadata["target"]["label"]}
+    else:
+        prediction = {"enum": list(model.classes), "title": model.metadata["target"]["label"]}
+    properties = {"prediction": prediction}
+    if model.has_probabilities:
+        names = [str(c) for c in model.classes]
+        probability = {"type": "number", "minimum": 0, "maximum": 1}
+        properties["probabilities"] = {
+            "type": "object",
+            "description": "The probability of each class; they add up to 1.",
+            "properties": {name: probability for name in names},
+            "required": names,
+            "additionalProperties": False,
+        }
+    properties["warnings"] = {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Inputs outside the range seen in training, for example.",
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": 'Either {"errors": {field: message}} or {"error": message}.',
+    "properties": {
+        "error": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "minProperties": 1,
+    "additionalProperties": False,
+}
+
+
+def document(model, example_row, example_answer, example_csv):
+    """-> the OpenAPI document as a dict (app.py serves it as /openapi.json)."""
+    metadata = model.metadata
+    target = metadata["target"]["label"]
+    error = json_body(ref("Error"), "The request cannot be used; the message says why.")
+    predict = {
+        "operationId": "predict",
+        "summary": "Predict one row, a list of rows, or every line of a CSV file",
+        "description": (
+            "Send one JSON object for one prediction, a JSON list of objects for several, "
+            "or a CSV file (Content-Type: text/csv) with a header line naming the fields; "
+            "the CSV comes back with prediction columns appended."
+        ),
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [ref("Row"), {"type": "array", "minItems": 1, "items": ref("Row")}]
+                    },
+                    "examples": {
+                        "one": {"summary": "One row", "value": example_row},
+                        "several": {"summary": "A list of rows", "value": [example_row] * 2},
+                    },
+                },
+                "text/csv": {"schema": {"type": "string"}, "example": example_csv},
+            },
+        },
+        "responses": {
+            "200": {
+                "description": f"The predicted {target}",
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [ref("Prediction"), ref("Predictions")]},
+                        "example": example_answer,
+                    },
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            "400": error,
+            "413": error,
+            "415": error,
+        },
+    }
+    status = {
+        "type": "object",
+        "properties": {"status": {"type": "string"}, "error": {"type": "string"}},
+        "required": ["status"],
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": config.PROJECT_NAME,
+            "version": metadata.get("created_at", "1"),
+            "description": (
+                f"Predicts {target} from {len(model.schema.fields)} inputs "
+                f"with {metadata.get('estimator', 'a scikit-learn model')}."
+            ),
+        },
+        "paths": {
+            "/predict": {"post": predict},
+            "/health": {
+                "get": {
+                    "operationId": "health",
+                    "summary": "The process is alive",
+                    "responses": {"200": json_body(status, "Alive", {"status": "ok"})},
+                }
+            },
+            "/ready": {
+                "get": {
+                    "operationId": "ready",
+                    "summary": "The model is loaded and the service can predict",
+                    "responses": {
+                        "200": json_body(status, "Ready", {"status": "ready"}),
+                        "503": json_body(status, "Not ready; error says why"),
+                    },
+                }
+            },
+            "/model": {
+                "get": {
+                    "operationId": "model",
+                    "summary": "The model card: metadata, metrics and input schema",
+                    "responses": {
+                        "200": {
+                            "description": "The model card (HTML when the client asks for it)",
+                            "content": {
+                                "application/json": {"schema": {"type": "object"}},
+                                "text/html": {"schema": {"type": "string"}},
+                            },
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {"200": json_body({"type": "object"}, "OpenAPI 3.1")},
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Row": model.schema.json_schema(),
+                "Prediction": prediction_schema(model),
+                "Predictions": {
+                    "type": "object",
+                    "properties": {"predictions": {"type": "array", "items": ref("Prediction")}},
+                    "required": ["predictions"],
+                    "additionalProperties": False,
+                },
+                "Error": ERROR_SCHEMA,
+            }
+        },
+    }

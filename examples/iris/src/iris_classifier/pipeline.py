@@ -1,0 +1,80 @@
+"""The scikit-learn pipeline for each model type: preprocessing that fits the schema."""
+
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC, SVR
+from sklearn.tree import DecisionTreeClassifier
+
+# Models that compare distances or weights need inputs on one scale; trees do not.
+NEEDS_SCALING = {"logistic_regression", "linear_regression", "ridge", "svm", "knn"}
+
+
+def make_estimator(model_type, task, random_state):
+    classification = task == "classification"
+    choices = {
+        "logistic_regression": lambda: LogisticRegression(max_iter=1000),
+        "linear_regression": LinearRegression,
+        "ridge": Ridge,
+        "decision_tree": lambda: DecisionTreeClassifier(random_state=random_state),
+        "random_forest": lambda: (
+            RandomForestClassifier if classification else RandomForestRegressor
+        )(n_estimators=100, random_state=random_state),
+        "gradient_boosting": lambda: (
+            GradientBoostingClassifier if classification else GradientBoostingRegressor
+        )(random_state=random_state),
+        # Calibration gives an SVM class probabilities (SVC(probability=True) is deprecated).
+        "svm": lambda: (
+            CalibratedClassifierCV(SVC(random_state=random_state), ensemble=False)
+            if classification
+            else SVR()
+        ),
+        "knn": KNeighborsClassifier if classification else KNeighborsRegressor,
+    }
+    if model_type not in choices:
+        raise ValueError(f"unknown model type {model_type!r}; choose one of {sorted(choices)}")
+    return choices[model_type]()
+
+
+def make_pipeline_for(schema, model_type, task, random_state):
+    """Impute gaps, scale numbers where the model needs it, one-hot encode categories."""
+    numeric_steps = [SimpleImputer(strategy="median")]
+    if model_type in NEEDS_SCALING:
+        numeric_steps.append(StandardScaler())
+    numeric = [i for i, f in enumerate(schema.fields) if f.kind in ("number", "integer")]
+    flags = [i for i, f in enumerate(schema.fields) if f.kind == "boolean"]
+    categories = [i for i, f in enumerate(schema.fields) if f.kind == "category"]
+    parts = []
+    if numeric:
+        parts.append(("numbers", make_pipeline(*numeric_steps), numeric))
+    if flags:
+        parts.append(("flags", SimpleImputer(strategy="most_frequent"), flags))
+    if categories:
+        encode = make_pipeline(
+            SimpleImputer(strategy="most_frequent", missing_values=None),
+            OneHotEncoder(handle_unknown="ignore"),
+        )
+        parts.append(("categories", encode, categories))
+    preprocess = ColumnTransformer(parts)
+    return Pipeline(
+        [("preprocess", preprocess), ("model", make_estimator(model_type, task, random_state))]
+    )
+
+
+def make_selection_pipeline(model_type, task, random_state):
+    """For SequentialFeatureSelector, which hands the model any subset of columns:
+    preprocessing that does not depend on column positions (categories arrive as codes)."""
+    steps = [SimpleImputer(strategy="median")]
+    if model_type in NEEDS_SCALING:
+        steps.append(StandardScaler())
+    return make_pipeline(*steps, make_estimator(model_type, task, random_state))

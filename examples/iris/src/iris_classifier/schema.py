@@ -1,0 +1,311 @@
+"""The input contract: derived from the training data once, saved in models/model.json.
+
+The form, the request validation, the OpenAPI document and the docs are all generated
+from the fields here, so a feature name is never typed anywhere else.
+"""
+
+import math
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+
+KINDS = ("number", "integer", "category", "boolean")
+TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "t"})
+FALSE_WORDS = frozenset({"false", "no", "n", "0", "off", "f"})
+MISSING_WORDS = frozenset({"", "na", "nan", "null", "none", "n/a"})
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # safe identifier used in JSON, the form and CSV
+    label: str  # the original column name, shown to people
+    kind: str  # one of KINDS
+    required: bool = True  # False when training data had gaps: the model imputes them
+    minimum: float | None = None
+    maximum: float | None = None
+    default: object = None
+    categories: tuple[str, ...] | None = None
+
+    def to_dict(self):
+        data = asdict(self)
+        if self.categories is not None:
+            data["categories"] = list(self.categories)
+        return data
+
+    @classmethod
+    def from_dict(cls, data):
+        data = dict(data)
+        if data.get("categories") is not None:
+            data["categories"] = tuple(data["categories"])
+        return cls(**data)
+
+    @property
+    def step(self):
+        return "1" if self.kind == "integer" else "any"
+
+    def range_text(self):
+        if self.minimum is None:
+            return ""
+        return f"{_number_text(self.minimum)} to {_number_text(self.maximum)}"
+
+
+class Schema:
+    """An ordered list of fields, with validation and the matrix the model reads."""
+
+    def __init__(self, fields):
+        self.fields = tuple(fields)
+        self.names = tuple(field.name for field in self.fields)
+        self.by_name = {field.name: field for field in self.fields}
+        self.all_numeric = all(field.kind != "category" for field in self.fields)
+
+    @classmethod
+    def from_list(cls, items):
+        return cls(Field.from_dict(item) for item in items)
+
+    def to_list(self):
+        return [field.to_dict() for field in self.fields]
+
+    def defaults(self):
+        return {field.name: field.default for field in self.fields}
+
+    def validate(self, row):
+        """Check one JSON row. Returns (values, errors, warnings).
+
+        values: field name -> clean value (None where missing and allowed);
+        errors: field name -> message; warnings: readable sentences.
+        """
+        if not isinstance(row, dict):
+            return None, {"_row": "expected an object of field: value pairs"}, []
+        values, errors, warnings = {}, {}, []
+        for name in row.keys() - self.by_name.keys():
+            errors[str(name)] = "unknown field; expected one of: " + ", ".join(self.names)
+        for field in self.fields:
+            value, error = _check_json_value(field, row.get(name := field.name))
+            if error:
+                errors[name] = error
+            else:
+                values[name] = value
+                warning = _range_warning(field, value)
+                if warning:
+                    warnings.append(warning)
+        return values, errors, warnings
+
+    def validate_text(self, row):
+        """Check one row of strings (a web form or a CSV line); same result as validate."""
+        parsed, errors = {}, {}
+        for name, text in row.items():
+            field = self.by_name.get(name)
+            if field is None:
+                parsed[name] = text
+                continue
+            value, error = parse_text(field, text)
+            if error:
+                errors[name] = error
+            else:
+                parsed[name] = value
+        values, more_errors, warnings = self.validate(parsed)
+        more_errors.update(errors)
+        return values, more_errors, warnings
+
+    def to_matrix(self, rows):
+        """Rows of clean values (from validate) -> the 2-D array the pipeline was fitted on."""
+        import numpy as np
+
+        names = self.names
+        if self.all_numeric:
+            # None becomes NaN, True/False become 1.0/0.0: what the imputers expect.
+            return np.array([[row[name] for name in names] for row in rows], dtype=float)
+        return np.array([[row[name] for name in names] for row in rows], dtype=object)
+
+    def json_schema(self):
+        """A JSON Schema (2020-12) for one row, for OpenAPI and for other programs."""
+        properties = {}
+        for field in self.fields:
+            spec = {"title": field.label}
+            if field.kind == "number":
+                spec["type"] = "number"
+            elif field.kind == "integer":
+                spec["type"] = "integer"
+            elif field.kind == "boolean":
+                spec["type"] = "boolean"
+            else:
+                spec["type"] = "string"
+                spec["enum"] = list(field.categories)
+            if field.minimum is not None:
+                spec["description"] = f"Seen in training: {field.range_text()}"
+            if field.default is not None:
+                spec["default"] = field.default
+            if not field.required:
+                spec["type"] = [spec["type"], "null"]
+                if "enum" in spec:
+                    spec["enum"].append(None)
+            properties[field.name] = spec
+        return {
+            "type": "object",
+            "properties": properties,
+            "required": [field.name for field in self.fields if field.required],
+            "additionalProperties": False,
+        }
+
+
+def _check_json_value(field, value):
+    """-> (clean value, error message or None) for one JSON value."""
+    if value is None:
+        if field.required:
+            return None, "required"
+        return None, None
+    kind = field.kind
+    if kind in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None, f"expected a number, got {_describe(value)}"
+        if isinstance(value, int) and value.bit_length() > 1024:  # math.isfinite would overflow
+            return None, "expected a finite number, got one too large to use"
+        if not math.isfinite(value):
+            return None, "expected a finite number, got NaN or infinity"
+        if kind == "integer" and value != int(value):
+            return None, f"expected a whole number, got {value!r}"
+        return (int(value) if kind == "integer" else float(value)), None
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            return None, f"expected true or false, got {_describe(value)}"
+        return value, None
+    if not isinstance(value, str):
+        return None, f"expected one of {_choices(field)}, got {_describe(value)}"
+    if value not in field.categories:
+        hint = next((c for c in field.categories if c.casefold() == value.casefold()), None)
+        if hint is not None:
+            return None, f"unknown category {value!r}: did you mean {hint!r}? (case matters)"
+        return None, f"unknown category {value!r}; expected one of {_choices(field)}"
+    return value, None
+
+
+def parse_text(field, text):
+    """-> (JSON-like value, error or None) for a value typed in a form or read from CSV."""
+    if text is None:
+        return None, None
+    if not isinstance(text, str):
+        return text, None
+    text = text.strip()
+    if text.lower() in MISSING_WORDS and field.kind != "category":
+        return None, None
+    if field.kind == "category":
+        return (text or None), None
+    if field.kind == "boolean":
+        word = text.lower()
+        if word in TRUE_WORDS:
+            return True, None
+        if word in FALSE_WORDS:
+            return False, None
+        return None, f"expected yes or no, got {text!r}"
+    try:
+        number = float(text)
+    except ValueError:
+        return None, f"expected a number, got {text!r}"
+    if field.kind == "integer" and number.is_integer() and math.isfinite(number):
+        return int(number), None
+    return number, None
+
+
+def _range_warning(field, value):
+    if value is None or field.minimum is None or field.kind == "boolean":
+        return None
+    if field.minimum <= value <= field.maximum:
+        return None
+    return (
+        f"{field.name} = {_number_text(value)} is outside the range seen in training "
+        f"({field.range_text()}); the prediction may be unreliable"
+    )
+
+
+def _describe(value):
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return repr(value)
+
+
+def _choices(field):
+    shown = ", ".join(repr(c) for c in field.categories[:12])
+    more = len(field.categories) - 12
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _number_text(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# --- deriving the schema from training data (pandas is only needed here) ---
+
+
+def safe_names(columns):
+    """Column names of any kind -> unique, lower-case Python identifiers.
+
+    "Petal length (cm)" -> "petal_length_cm"; "2nd try" -> "f_2nd_try"; "Größe" -> "grosse".
+    """
+    names, seen = [], set()
+    for position, column in enumerate(columns, start=1):
+        text = str(column).replace("ß", "ss")
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        name = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+        if not name:
+            name = f"feature_{position}"
+        elif name[0].isdigit():
+            name = "f_" + name
+        candidate, suffix = name, 2
+        while candidate in seen:
+            candidate, suffix = f"{name}_{suffix}", suffix + 1
+        seen.add(candidate)
+        names.append(candidate)
+    return names
+
+
+def derive_field(name, label, series, words_as_booleans=True):
+    """One pandas Series of training data -> a Field.
+
+    words_as_booleans=False keeps yes/no text as a category, for a model that was fitted
+    on the text (one brought from a notebook).
+    """
+    present = series.dropna()
+    required = len(present) == len(series)
+    if len(present) == 0:
+        raise ValueError(f"column {label!r} has no values")
+    booleans = _as_booleans(present, words_as_booleans)
+    if booleans is not None:
+        default = bool(booleans.mode().iloc[0])
+        return Field(name, label, "boolean", required, default=default)
+    if series.dtype.kind in "iuf":
+        values = present.astype(float)
+        integral = bool((values == values.round()).all())
+        kind = "integer" if integral else "number"
+        cast = int if integral else float
+        median = values.median()
+        default = cast(round(median)) if integral else float(median)
+        return Field(name, label, kind, required, cast(values.min()), cast(values.max()), default)
+    text = present.astype(str).str.strip()
+    categories = tuple(sorted(text.unique()))
+    default = str(text.mode().iloc[0])
+    return Field(name, label, "category", required, default=default, categories=categories)
+
+
+def _as_booleans(present, words_as_booleans=True):
+    """The column as bools if it only holds true/false-like values, else None."""
+    if present.dtype.kind == "b":
+        return present.astype(bool)
+    if present.dtype.kind in "iu" or present.dtype.kind == "f":
+        return (
+            present.astype(bool)
+            if set(present.unique()) <= {0, 1} and present.nunique() == 2
+            else None
+        )
+    if not words_as_booleans:
+        return None
+    words = present.astype(str).str.strip().str.lower()
+    pairs = ({"true", "false"}, {"yes", "no"})
+    if any(set(words.unique()) <= pair and words.nunique() == 2 for pair in pairs):
+        return words.isin(TRUE_WORDS)
+    return None

@@ -1,0 +1,81 @@
+"""Service settings from environment variables, with defaults that suit a laptop.
+
+HOST                 address to listen on (127.0.0.1; in a container use 0.0.0.0)
+PORT                 port to listen on (8000)
+THREADS              request threads, waitress only (8)
+WEB_CONCURRENCY      worker processes, gunicorn only (2)
+MAX_CONTENT_LENGTH   largest request body in bytes (5 MiB); a bigger one gets 413
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+
+from . import config
+
+
+class SettingsError(Exception):
+    """An environment variable has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    threads: int = 8
+    workers: int = 2
+    max_content_length: int = 5 * 1024 * 1024
+
+    @property
+    def address(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 in brackets
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self):
+        """The address to open in a browser (0.0.0.0 means every interface, this one too)."""
+        if self.host in ("0.0.0.0", "::"):
+            return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}"
+
+    def startup_line(self, server):
+        everywhere = " (and on all interfaces)" if self.host in ("0.0.0.0", "::") else ""
+        return (
+            f"{config.PROJECT_NAME}: serving on {self.url}{everywhere} with {server}; Ctrl-C stops"
+        )
+
+
+def env_int(name, default, environ=None):
+    environ = os.environ if environ is None else environ
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be 1 or more, got {value}")
+    return value
+
+
+def from_env(environ=None):
+    environ = os.environ if environ is None else environ
+    defaults = Settings()
+    port = env_int("PORT", defaults.port, environ)
+    if port > 65535:
+        raise SettingsError(f"PORT must be at most 65535, got {port}")
+    return Settings(
+        host=environ.get("HOST", "").strip() or defaults.host,
+        port=port,
+        threads=env_int("THREADS", defaults.threads, environ),
+        workers=env_int("WEB_CONCURRENCY", defaults.workers, environ),
+        max_content_length=env_int("MAX_CONTENT_LENGTH", defaults.max_content_length, environ),
+    )
+
+
+def configure_logging():
+    """Log INFO and up to stderr, one line each: time, level, source, message."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )

@@ -1,0 +1,316 @@
+"""Train the model: data -> schema -> pipeline -> cross-validated metrics -> fit -> save.
+
+Run with `make train` (or `python -m iris_classifier.train`).
+"""
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import numpy as np
+from sklearn import metrics
+from sklearn.base import is_classifier
+from sklearn.feature_selection import SequentialFeatureSelector
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold, cross_validate, train_test_split
+
+from . import config, data, onnx_model
+from .model import (
+    METADATA_VERSION,
+    Model,
+    ModelError,
+    file_digest,
+    library_versions,
+    load_estimator,
+    model_dir,
+    save_estimator,
+)
+from .pipeline import make_pipeline_for, make_selection_pipeline
+from .schema import Schema, safe_names
+
+REFERENCE_FILE = config.PROJECT_ROOT / "tests" / "data" / "reference.json"
+SCORERS = {
+    "classification": {"accuracy": "accuracy", "f1_macro": "f1_macro"},
+    "regression": {
+        "r2": "r2",
+        "mae": "neg_mean_absolute_error",
+        "rmse": "neg_root_mean_squared_error",
+    },
+}
+
+
+def score(task, y_true, y_pred):
+    if task == "classification":
+        return {
+            "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
+            "f1_macro": float(metrics.f1_score(y_true, y_pred, average="macro")),
+        }
+    return {
+        "r2": float(metrics.r2_score(y_true, y_pred)),
+        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
+        "rmse": float(metrics.root_mean_squared_error(y_true, y_pred)),
+    }
+
+
+def folds(task, target):
+    """5-fold cross-validation, fewer folds when a class has fewer than 5 rows."""
+    if task == "classification":
+        smallest = int(target.value_counts().min())
+        if smallest < 2:
+            raise data.DataError("every class needs at least 2 rows; some class has only 1")
+        return StratifiedKFold(min(5, smallest), shuffle=True, random_state=config.RANDOM_STATE)
+    return KFold(min(5, len(target) // 2), shuffle=True, random_state=config.RANDOM_STATE)
+
+
+def select_features(schema, rows, target):
+    """Forward sequential selection over whole fields; -> the smaller Schema."""
+    if not isinstance(config.N_FEATURES, int) or config.N_FEATURES < 1:
+        raise data.DataError(
+            'FEATURE_SELECTION = "sequential" needs N_FEATURES, the number of inputs to keep'
+        )
+    if len(schema.fields) <= config.N_FEATURES:
+        raise data.DataError(
+            f"N_FEATURES={config.N_FEATURES} but there are only {len(schema.fields)} inputs"
+        )
+    codes = np.array(
+        [[_code(field, row[field.name]) for field in schema.fields] for row in rows], dtype=float
+    )
+    codes = SimpleImputer(strategy="median").fit_transform(codes)  # the selector refuses gaps
+    selector = SequentialFeatureSelector(
+        make_selection_pipeline(config.MODEL_TYPE, config.TASK, config.RANDOM_STATE),
+        n_features_to_select=config.N_FEATURES,
+        direction="forward",
+        cv=folds(config.TASK, target),
+    )
+    selector.fit(codes, target)
+    kept = [
+        field for field, keep in zip(schema.fields, selector.get_support(), strict=True) if keep
+    ]
+    print("Feature selection kept:", ", ".join(field.label for field in kept))
+    return Schema(kept)
+
+
+def _code(field, value):
+    """A number for any clean value (categories by their position), for selection only."""
+    if value is None:
+        return np.nan
+    if field.kind == "category":
+        return field.categories.index(value)
+    return float(value)
+
+
+def summary(estimator):
+    """A one-line description: the pipeline's step names and its final model."""
+    steps = getattr(estimator, "steps", None)
+    if not steps:
+        return " ".join(repr(estimator).split())
+    return (
+        " -> ".join(name for name, _ in steps[:-1]) + " -> " + " ".join(repr(steps[-1][1]).split())
+    )
+
+
+def plain(values):
+    return [value.item() if hasattr(value, "item") else value for value in values]
+
+
+def train():
+    frame, target, digest = data.load_frame()
+    if target is None:
+        raise data.DataError("set TARGET_COLUMN in config.py: the column to predict")
+    frame = data.choose_columns(frame, config.FEATURES)
+    schema, frame = data.derive_schema(frame)
+    rows = data.clean_rows(frame, schema)
+    if config.TASK == "regression":
+        target = target.astype(float)
+    stratify = target if config.TASK == "classification" else None
+    train_rows, test_rows, y_train, y_test = train_test_split(
+        rows, target, test_size=0.2, random_state=config.RANDOM_STATE, stratify=stratify
+    )
+    if config.FEATURE_SELECTION == "sequential":
+        # Selected on the training rows only, so the held-out score stays honest.
+        schema = select_features(schema, train_rows, y_train)
+        train_rows, test_rows = (
+            [{name: row[name] for name in schema.names} for row in part]
+            for part in (train_rows, test_rows)
+        )
+    pipeline = make_pipeline_for(schema, config.MODEL_TYPE, config.TASK, config.RANDOM_STATE)
+    X_train, X_test = schema.to_matrix(train_rows), schema.to_matrix(test_rows)
+    cv = cross_validate(
+        pipeline, X_train, y_train, cv=folds(config.TASK, y_train), scoring=SCORERS[config.TASK]
+    )
+    cv_metrics = {}
+    for name in SCORERS[config.TASK]:
+        values = cv[f"test_{name}"]
+        sign = -1 if SCORERS[config.TASK][name].startswith("neg_") else 1
+        cv_metrics[name] = {"mean": float(sign * values.mean()), "std": float(values.std())}
+    pipeline.fit(X_train, y_train)
+    holdout = score(config.TASK, y_test, pipeline.predict(X_test))
+    metadata = describe(schema, pipeline, digest, len(rows), cv_metrics, holdout)
+    onnx_bytes = None
+    if config.INFERENCE == "onnx":
+        onnx_bytes, metadata["onnx"] = try_onnx(pipeline, schema, np.vstack([X_test, X_train]))
+    return pipeline, metadata, test_rows, list(y_test), onnx_bytes
+
+
+def try_onnx(pipeline, schema, matrix):
+    """-> (ONNX bytes or None, what was found): ONNX is kept only if it agrees."""
+    if not schema.all_numeric:
+        return None, {"used": False, "reason": "category inputs are served by scikit-learn"}
+    classification = config.TASK == "classification"
+    try:
+        onnx_bytes = onnx_model.convert(pipeline, len(schema.fields), classification)
+        predictor = onnx_model.OnnxPredictor(onnx_bytes, classification)
+    except Exception as error:  # any converter gap means: serve with scikit-learn
+        return None, {"used": False, "reason": f"conversion failed: {error}"[:300]}
+    difference = onnx_model.difference(pipeline, predictor, matrix, classification)
+    if difference > onnx_model.TOLERANCE:
+        reason = f"ONNX differs from scikit-learn by {difference:g} on the training rows"
+        return None, {"used": False, "reason": reason}
+    return onnx_bytes, {
+        "used": True,
+        "file": "model.onnx",
+        "max_difference": difference,
+        "rows_checked": len(matrix),
+    }
+
+
+def import_existing():
+    """Bring a model trained in a notebook: schema from feature_names_in_ and the sample."""
+    path = config.PROJECT_ROOT / config.NOTEBOOK_MODEL_FILE
+    fmt = "joblib" if path.suffix == ".joblib" else "pickle"
+    try:
+        estimator = load_estimator(path, fmt)
+    except ModelError as error:
+        raise ModelError(
+            f"cannot load your notebook's model {config.NOTEBOOK_MODEL_FILE} ({error}). "
+            "It must be unpicklable outside the notebook: functions or classes it uses must "
+            "come from an installed module, not from a notebook cell"
+        ) from None
+    frame, target, digest = data.load_frame()
+    columns = [str(c) for c in getattr(estimator, "feature_names_in_", frame.columns)]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise data.DataError(f"the model needs columns that data/sample.csv lacks: {missing}")
+    frame = frame[columns]
+    schema, renamed = data.derive_schema(frame, words_as_booleans=False)
+    rows = data.clean_rows(renamed, schema)
+    expected = getattr(estimator, "n_features_in_", len(columns))
+    if expected != len(columns):
+        raise data.DataError(f"the model expects {expected} inputs, the sample has {len(columns)}")
+    metadata = describe(schema, estimator, digest, len(rows), {}, {})
+    if hasattr(estimator, "feature_names_in_"):
+        metadata["input_columns"] = columns
+    if target is not None:
+        if config.TASK == "regression":
+            target = target.astype(float)
+        predicted = estimator.predict(Model(estimator, metadata).inputs(rows))
+        # The sample may hold the rows the model was fitted on: not a held-out score.
+        metadata["metrics"]["sample"] = score(config.TASK, target, predicted)
+        target = list(target)
+    return estimator, metadata, rows, target, None
+
+
+def template_version():
+    """The copier-ml-deploy version this project was last rendered or updated from."""
+    answers = config.PROJECT_ROOT / ".copier-answers.yml"
+    if answers.exists():
+        for line in answers.read_text(encoding="utf-8").splitlines():
+            if line.startswith("_commit:"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def describe(schema, estimator, digest, n_rows, cv_metrics, holdout):
+    classes = plain(estimator.classes_) if is_classifier(estimator) else None
+    label = data.target_label()
+    return {
+        "metadata_version": METADATA_VERSION,
+        "project": config.PROJECT_NAME,
+        "task": config.TASK,
+        "model_type": config.MODEL_TYPE,
+        "model_format": config.MODEL_FORMAT,
+        "model_file": "model" + config.MODEL_SUFFIX,
+        "estimator": summary(estimator),
+        "schema": schema.to_list(),
+        "target": {"name": safe_names([label])[0], "label": label, "classes": classes},
+        "metrics": {"cross_validation": cv_metrics, "holdout": holdout},
+        "data": {"source": config.DATA_FILE or config.DATASET, "rows": n_rows, "sha256": digest},
+        "versions": library_versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "template_version": template_version(),
+        "settings": {
+            "dataset": config.DATASET,
+            "features": config.FEATURES,
+            "feature_selection": config.FEATURE_SELECTION,
+            "n_features": config.N_FEATURES,
+            "random_state": config.RANDOM_STATE,
+        },
+    }
+
+
+def save(estimator, metadata, reference_rows, reference_target, onnx_bytes):
+    directory = model_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    save_estimator(estimator, directory / metadata["model_file"], config.MODEL_FORMAT)
+    onnx_path = directory / "model.onnx"
+    onnx_path.unlink(missing_ok=True)
+    predictor = None
+    if onnx_bytes:
+        onnx_path.write_bytes(onnx_bytes)
+        predictor = onnx_model.OnnxPredictor(onnx_bytes, config.TASK == "classification")
+    written = [metadata["model_file"], *(["model.onnx"] if onnx_bytes else [])]
+    metadata["sha256"] = {name: file_digest(directory / name) for name in written}
+    (directory / "model.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    # Reference predictions for the differential test: the same rows must predict the same.
+    model = Model(estimator, metadata, predictor)
+    reference = {
+        "rows": reference_rows,
+        "target": plain(reference_target) if reference_target is not None else None,
+        "predictions": plain(estimator.predict(model.inputs(reference_rows))),
+        "results": model.predict_clean(reference_rows),
+    }
+    REFERENCE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    REFERENCE_FILE.write_text(json.dumps(reference) + "\n", encoding="utf-8")
+
+
+def model_card(metadata):
+    lines = [f"Model card: {metadata['project']}", f"  model     {metadata['estimator'][:120]}"]
+    lines.append(f"  data      {metadata['data']['source']}, {metadata['data']['rows']} rows")
+    if metadata["target"]["classes"]:
+        lines.append("  classes   " + ", ".join(map(str, metadata["target"]["classes"])))
+    for kind, values in metadata["metrics"].items():
+        for name, value in values.items():
+            shown = (
+                f"{value['mean']:.3f} ± {value['std']:.3f}"
+                if isinstance(value, dict)
+                else f"{value:.3f}"
+            )
+            lines.append(f"  {kind:<18} {name:<9} {shown}")
+    lines.append("  inputs")
+    for field in metadata["schema"]:
+        detail = ", ".join(field["categories"]) if field["categories"] else field["kind"]
+        if field["minimum"] is not None:
+            detail += f" {field['minimum']:g} to {field['maximum']:g}"
+        lines.append(f"    {field['name']:<24} {detail[:70]}")
+    onnx = metadata.get("onnx") or {}
+    if onnx.get("used"):
+        lines.append(f"  serving   ONNX Runtime (max difference {onnx['max_difference']:.1e})")
+    else:
+        lines.append(f"  serving   scikit-learn{' (' + onnx['reason'] + ')' if onnx else ''}")
+    lines.append(f"  saved     {model_dir() / metadata['model_file']} and model.json")
+    return "\n".join(lines)
+
+
+def main():
+    try:
+        result = import_existing() if config.MODEL_SOURCE == "existing" else train()
+        save(*result)
+    except (data.DataError, ModelError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(model_card(result[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

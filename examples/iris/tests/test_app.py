@@ -1,0 +1,429 @@
+"""The web service through Flask's test client: every route and every kind of bad input.
+
+The inputs come from the model's schema, so these tests fit whatever the model was
+trained on; a test that needs a kind of field the model lacks is skipped.
+"""
+
+import csv
+import io
+import json
+
+import pytest
+
+from iris_classifier.app import create_app
+from iris_classifier.forms import default_texts
+from iris_classifier.settings import Settings, SettingsError, from_env
+
+NUMBERS = ("number", "integer")
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+def first_field(model, kinds, required=None):
+    for field in model.schema.fields:
+        if field.kind in kinds and required in (None, field.required):
+            return field
+    pytest.skip(f"the model has no {' or '.join(kinds)} input")
+
+
+def post_json(client, payload):
+    """POST /predict with a JSON body (payload as text is sent as it is)."""
+    body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
+    response = client.post("/predict", data=body, content_type="application/json")
+    return response.status_code, response.get_json()
+
+
+def to_csv(rows):
+    output = io.StringIO()
+    writer = csv.writer(output)
+    for row in rows:
+        writer.writerow(row)
+    return output.getvalue()
+
+
+def bad_text(field):
+    return {"category": "no such thing", "boolean": "maybe"}.get(field.kind, "abc")
+
+
+# --- the form ---
+
+
+def test_the_form_has_a_labelled_control_per_field_with_defaults(client, model):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    texts = default_texts(model.schema)
+    for field in model.schema.fields:
+        assert f'<label for="f-{field.name}">' in page
+        assert f'id="f-{field.name}" name="{field.name}"' in page
+        if field.kind in NUMBERS:
+            assert f'value="{texts[field.name]}"' in page
+            assert f'min="{field.minimum!r}"' in page and f'step="{field.step}"' in page
+        elif field.kind == "category":
+            for category in field.categories[:5]:
+                assert f'<option value="{category}"' in page
+        else:
+            assert 'type="checkbox"' in page
+    assert "https://" not in page.split("<main")[0], "no CDN: everything is served locally"
+
+
+def test_posting_the_form_predicts_and_keeps_the_values(client, model):
+    texts = default_texts(model.schema)
+    response = client.post("/", data={k: v for k, v in texts.items() if v != "false"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'id="prediction"' in page
+    if model.has_probabilities:
+        assert 'class="bars"' in page
+        for name in model.classes:
+            assert f'<span class="bar-label">{name}</span>' in page
+    field = first_field(model, NUMBERS)
+    assert f'value="{texts[field.name]}"' in page
+
+
+def test_a_bad_form_value_is_shown_at_its_field_with_status_400(client, model):
+    field = first_field(model, NUMBERS + ("category",))
+    data = {**default_texts(model.schema), field.name: bad_text(field)}
+    response = client.post("/", data=data)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert f'<p class="error" id="e-{field.name}">' in page
+    assert 'aria-invalid="true"' in page
+    assert f'href="#f-{field.name}"' in page, "the summary links to the field"
+    assert 'id="prediction"' not in page
+
+
+def test_an_empty_required_form_field_says_required(client, model):
+    field = first_field(model, NUMBERS, required=True)
+    response = client.post("/", data={**default_texts(model.schema), field.name: ""})
+    assert response.status_code == 400
+    assert f'<p class="error" id="e-{field.name}">required</p>' in response.get_data(as_text=True)
+
+
+def test_out_of_range_predicts_with_a_warning(client, model):
+    field = first_field(model, NUMBERS)
+    far = field.maximum + 10 * (field.maximum - field.minimum + 1)
+    response = client.post("/", data={**default_texts(model.schema), field.name: str(far)})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'id="prediction"' in page
+    assert "outside the range seen in training" in page
+
+
+def test_an_unchecked_box_means_false(client, model):
+    field = first_field(model, ("boolean",))
+    data = {k: v for k, v in default_texts(model.schema).items() if k != field.name}
+    assert client.post("/", data=data).status_code == 200
+    assert client.post("/", data={**data, field.name: "true"}).status_code == 200
+
+
+def test_html_typed_into_the_form_comes_back_escaped(client, model):
+    field = first_field(model, NUMBERS + ("category",))
+    script = "<script>alert(1)</script>"
+    response = client.post("/", data={**default_texts(model.schema), field.name: script})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert script not in page
+    assert "&lt;script&gt;" in page
+
+
+# --- the JSON API ---
+
+
+def test_one_row_gives_a_prediction_probabilities_and_warnings(client, model, row):
+    status, body = post_json(client, row)
+    assert status == 200
+    assert body["warnings"] == []
+    if model.has_probabilities:
+        assert list(body) == ["prediction", "probabilities", "warnings"]
+        assert body["prediction"] in model.classes
+        assert sum(body["probabilities"].values()) == pytest.approx(1.0)
+    else:
+        assert list(body) == ["prediction", "warnings"]
+
+
+def test_a_list_of_rows_gives_one_prediction_each(client, model, row):
+    field = first_field(model, NUMBERS)
+    far = {**row, field.name: field.maximum + 1000}
+    status, body = post_json(client, [row, far, row])
+    assert status == 200
+    assert len(body["predictions"]) == 3
+    assert body["predictions"][0] == body["predictions"][2]
+    assert "outside the range seen in training" in body["predictions"][1]["warnings"][0]
+
+
+def test_a_csv_body_comes_back_with_prediction_columns(client, model):
+    texts = default_texts(model.schema)
+    names = list(texts)
+    body = to_csv([["id", *names], ["a", *texts.values()], ["b", *texts.values()]])
+    response = client.post("/predict", data=body, content_type="text/csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    lines = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    expected = ["id", *names, "prediction"]
+    if model.has_probabilities:
+        expected += [f"probability_{c}" for c in model.classes]
+    assert lines[0] == [*expected, "warnings"]
+    assert [line[0] for line in lines[1:]] == ["a", "b"]
+
+
+def test_csv_columns_may_use_the_original_labels(client, model):
+    texts = default_texts(model.schema)
+    labels = [field.label for field in model.schema.fields]
+    response = client.post(
+        "/predict", data=to_csv([labels, list(texts.values())]), content_type="text/csv"
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("", "empty body"),
+        ("   ", "empty body"),
+        ("{", "invalid JSON"),
+        ("{'single': 'quotes'}", "invalid JSON"),
+        ("[]", "empty list"),
+        ('"text"', "expected a JSON object"),
+        ("42", "expected a JSON object"),
+        ("null", "expected a JSON object"),
+        ("[" * 100_000, "invalid JSON"),
+        (b"\xff\xfe\x00", "invalid JSON"),
+    ],
+)
+def test_a_body_that_is_not_usable_gets_400_and_a_message(client, body, message):
+    status, answer = post_json(client, body)
+    assert status == 400
+    assert message in answer["error"]
+
+
+def test_an_empty_object_names_every_required_field(client, model):
+    status, body = post_json(client, {})
+    assert status == 400
+    required = [field.name for field in model.schema.fields if field.required]
+    assert body["errors"] == {name: "required" for name in required}
+
+
+def test_a_missing_field_is_named(client, model, row):
+    field = first_field(model, NUMBERS + ("category", "boolean"), required=True)
+    del row[field.name]
+    status, body = post_json(client, row)
+    assert (status, body["errors"]) == (400, {field.name: "required"})
+
+
+def test_an_unknown_field_is_named(client, row):
+    status, body = post_json(client, {**row, "colour": "red"})
+    assert status == 400
+    assert body["errors"]["colour"].startswith("unknown field")
+
+
+@pytest.mark.parametrize(
+    ("kinds", "value", "message"),
+    [
+        (NUMBERS, "5", "expected a number"),
+        (NUMBERS, "NaN", "expected a number"),
+        (NUMBERS, "<script>alert(1)</script>", "expected a number"),
+        (NUMBERS, None, "required"),
+        (NUMBERS, [1, 2], "got a list"),
+        (NUMBERS, {"value": 1}, "got an object"),
+        (NUMBERS, True, "expected a number"),
+        (NUMBERS, 10**400, "too large"),
+        (("category",), "no such thing", "unknown category"),
+        (("category",), 3, "expected one of"),
+        (("category",), ["a"], "expected one of"),
+        (("boolean",), "yes", "expected true or false"),
+        (("boolean",), 1, "expected true or false"),
+    ],
+)
+def test_a_bad_value_gets_400_naming_the_field(client, model, row, kinds, value, message):
+    field = first_field(model, kinds, required=True if value is None else None)
+    status, body = post_json(client, {**row, field.name: value})
+    assert status == 400
+    assert list(body["errors"]) == [field.name]
+    assert message in body["errors"][field.name]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e309"])
+def test_non_finite_numbers_are_refused(client, model, row, literal):
+    """Python's json module reads NaN and Infinity; the service must not predict from them."""
+    field = first_field(model, NUMBERS)
+    body = json.dumps({**row, field.name: 0})
+    body = body.replace(f'"{field.name}": 0', f'"{field.name}": {literal}')
+    status, answer = post_json(client, body)
+    assert status == 400
+    assert "finite number" in answer["errors"][field.name]
+
+
+def test_a_category_in_the_wrong_case_gets_a_hint(client, model, row):
+    field = first_field(model, ("category",))
+    changed = [c.swapcase() for c in field.categories if c.swapcase() not in field.categories]
+    if not changed:
+        pytest.skip("no category changes with its case")
+    status, body = post_json(client, {**row, field.name: changed[0]})
+    assert status == 400
+    assert "did you mean" in body["errors"][field.name]
+
+
+def test_errors_in_a_list_name_the_row(client, model, row):
+    field = first_field(model, NUMBERS + ("category",))
+    status, body = post_json(client, [row, {**row, field.name: bad_text(field)}])
+    assert status == 400
+    assert list(body["errors"]) == [f"row 2: {field.name}"]
+
+
+def test_a_csv_without_a_required_column_names_it(client, model):
+    field = first_field(model, NUMBERS + ("category", "boolean"), required=True)
+    texts = {k: v for k, v in default_texts(model.schema).items() if k != field.name}
+    response = client.post(
+        "/predict", data=to_csv([list(texts), list(texts.values())]), content_type="text/csv"
+    )
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == {field.name: "column missing from the CSV header"}
+
+
+def test_a_bad_csv_line_is_named_by_its_line_number(client, model):
+    field = first_field(model, NUMBERS + ("category",))
+    texts = default_texts(model.schema)
+    bad = {**texts, field.name: bad_text(field)}
+    too_long = ["1"] * (len(texts) + 1)
+    body = to_csv([list(texts), list(texts.values()), list(bad.values()), too_long])
+    response = client.post("/predict", data=body, content_type="text/csv")
+    assert response.status_code == 400
+    errors = response.get_json()["errors"]
+    assert list(errors) == [f"line 3: {field.name}", "line 4"]
+    assert "the header has" in errors["line 4"]
+
+
+@pytest.mark.parametrize("body", ["", "\n\n", "a,b\n"])
+def test_an_empty_or_foreign_csv_gets_400(client, body):
+    response = client.post("/predict", data=body, content_type="text/csv")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_a_wrong_content_type_gets_415(client, row, content_type):
+    response = client.post("/predict", data=json.dumps(row), content_type=content_type)
+    assert response.status_code == 415
+    assert "application/json or text/csv" in response.get_json()["error"]
+
+
+def test_a_50_mb_body_gets_413(client):
+    body = b" " * (50 * 1024 * 1024)
+    response = client.post("/predict", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert "MAX_CONTENT_LENGTH" in response.get_json()["error"]
+
+
+def test_the_body_limit_comes_from_the_environment(model, row, monkeypatch):
+    monkeypatch.setenv("MAX_CONTENT_LENGTH", "100")
+    client = create_app(model).test_client()
+    small = client.post("/predict", data="{}", content_type="application/json")
+    large = client.post("/predict", data=" " * 101, content_type="application/json")
+    assert (small.status_code, large.status_code) == (400, 413)
+
+
+def test_an_unexpected_error_is_a_500_without_a_traceback(client, model, row, monkeypatch):
+    def broken(rows):
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(model, "predict_clean", broken)
+    response = client.post("/predict", json=row)
+    assert response.status_code == 500
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and "secret detail" not in text
+    assert response.get_json() == {"error": "internal error: the server log has the details"}
+
+
+# --- the other routes ---
+
+
+def test_wrong_paths_and_methods_on_the_api_answer_json(client):
+    missing = client.get("/predict/nothing")
+    assert missing.status_code == 404 and "error" in missing.get_json()
+    wrong = client.get("/predict")
+    assert wrong.status_code == 405
+    assert wrong.get_json() == {"error": "GET is not allowed on /predict; use POST"}
+    assert "POST" in wrong.headers["Allow"]
+    assert client.delete("/health").status_code == 405
+
+
+def test_a_browser_gets_an_html_404_page(client):
+    response = client.get("/nothing<b>", headers=BROWSER)
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "<b>" not in response.get_data(as_text=True)
+
+
+def test_health_and_ready(client):
+    assert client.get("/health").get_json() == {"status": "ok"}
+    ready = client.get("/ready")
+    assert (ready.status_code, ready.get_json()) == (200, {"status": "ready"})
+
+
+def test_without_a_model_the_service_is_alive_but_not_ready(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path))
+    client = create_app().test_client()
+    assert client.get("/health").status_code == 200
+    ready = client.get("/ready")
+    assert ready.status_code == 503 and ready.get_json()["status"] == "not ready"
+    assert client.post("/predict", json={}).status_code == 503
+    assert client.get("/", headers=BROWSER).status_code == 503
+
+
+def test_the_model_card_is_json_for_programs_and_html_for_people(client, model):
+    assert client.get("/model").get_json() == model.metadata
+    page = client.get("/model", headers=BROWSER)
+    assert page.mimetype == "text/html"
+    assert "Model card" in page.get_data(as_text=True)
+
+
+def test_openapi_describes_the_schema_and_the_routes(client, model):
+    document = client.get("/openapi.json").get_json()
+    assert document["openapi"] == "3.1.0"
+    assert document["components"]["schemas"]["Row"] == model.schema.json_schema()
+    assert {"/predict", "/health", "/ready", "/model", "/openapi.json"} <= set(document["paths"])
+    example = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    status, answer = post_json(client, example["examples"]["one"]["value"])
+    assert status == 200
+
+
+def test_the_api_page_shows_an_example_request(client):
+    page = client.get("/api").get_data(as_text=True)
+    assert "curl http://localhost/predict -H 'Content-Type: application/json' -d &#39;{" in page
+    assert "/openapi.json" in page
+
+
+def test_the_batch_page_scores_an_uploaded_csv(client, model):
+    assert client.get("/batch").status_code == 200
+    example = client.get("/batch/example.csv")
+    assert example.mimetype == "text/csv"
+    upload = {"file": (io.BytesIO(example.data), "my data.csv")}
+    response = client.post("/batch", data=upload, content_type="multipart/form-data")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == 'attachment; filename="my_data-scored.csv"'
+    assert "prediction" in response.get_data(as_text=True).splitlines()[0]
+
+
+def test_the_batch_page_explains_a_bad_file(client):
+    missing = client.post("/batch", data={}, content_type="multipart/form-data")
+    assert missing.status_code == 400
+    assert "choose a CSV file" in missing.get_data(as_text=True)
+    upload = {"file": (io.BytesIO(b"colour\nred\n"), "colours.csv")}
+    bad = client.post("/batch", data=upload, content_type="multipart/form-data")
+    assert bad.status_code == 400
+    assert "column missing from the CSV header" in bad.get_data(as_text=True)
+
+
+def test_pages_are_never_in_debug_mode_and_carry_safety_headers(app, client):
+    assert not app.debug
+    page = client.get("/")
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get("/static/style.css").status_code == 200
+
+
+def test_settings_come_from_the_environment():
+    assert from_env({}) == Settings()
+    settings = from_env({"HOST": "0.0.0.0", "PORT": "9000", "THREADS": "2"})
+    assert (settings.address, settings.url) == ("0.0.0.0:9000", "http://127.0.0.1:9000")
+    with pytest.raises(SettingsError, match="PORT must be a whole number"):
+        from_env({"PORT": "eighty"})

@@ -1,0 +1,134 @@
+"""The trained model: loading, predicting, the differential test, and refusing broken files."""
+
+import json
+import shutil
+
+import pytest
+
+from iris_classifier import config
+from iris_classifier.model import ModelError, ValidationError, load_model, model_dir
+from iris_classifier.onnx_model import TOLERANCE, difference
+
+REFERENCE = json.loads((config.PROJECT_ROOT / "tests" / "data" / "reference.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def test_metadata_describes_the_model(model):
+    meta = model.metadata
+    assert meta["schema"] and meta["task"] == config.TASK
+    assert set(meta["versions"]) == {"python", "scikit-learn", "numpy"}
+    assert len(meta["data"]["sha256"]) == 64
+    if config.TASK == "classification":
+        assert meta["target"]["classes"], "class labels are recorded"
+
+
+def test_predictions_equal_the_reference_written_at_training_time(model):
+    """Differential test: a changed pipeline, library or encoding shows up here."""
+    results = model.predict(REFERENCE["rows"])
+    assert [r["prediction"] for r in results] == pytest.approx(REFERENCE["predictions"])
+    for got, expected in zip(results, REFERENCE["results"], strict=True):
+        # JSON object keys are text, so compare the class names as text.
+        probabilities = {str(label): p for label, p in got.get("probabilities", {}).items()}
+        assert probabilities == pytest.approx(expected.get("probabilities", {}), abs=1e-9)
+
+
+def test_score_is_not_below_the_recorded_one(model):
+    metrics = model.metadata["metrics"]
+    holdout = metrics.get("holdout") or metrics.get("sample")  # sample: a notebook's model
+    if REFERENCE["target"] is None or not holdout:
+        pytest.skip("no target in the data: nothing to score against")
+    predictions = [r["prediction"] for r in model.predict(REFERENCE["rows"])]
+    pairs = list(zip(predictions, REFERENCE["target"], strict=True))
+    if config.TASK == "classification":
+        accuracy = sum(p == t for p, t in pairs) / len(pairs)
+        assert accuracy >= holdout["accuracy"] - 0.01
+    else:
+        mae = sum(abs(p - t) for p, t in pairs) / len(pairs)
+        assert mae <= holdout["mae"] * 1.01 + 1e-9
+
+
+def test_probabilities_sum_to_one_and_name_the_classes(model):
+    if not model.has_probabilities:
+        pytest.skip("regression models give a value, not probabilities")
+    result = model.predict_one(model.schema.defaults())
+    assert set(result["probabilities"]) == set(model.classes)
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0)
+    assert result["prediction"] == max(result["probabilities"], key=result["probabilities"].get)
+
+
+def test_bad_rows_are_refused_with_a_message_per_field(model):
+    first = model.schema.fields[0]
+    row = model.schema.defaults()
+    row[first.name] = [1, 2]
+    row["no_such_field"] = 1
+    with pytest.raises(ValidationError) as raised:
+        model.predict([model.schema.defaults(), row])
+    assert raised.value.errors[f"row 2: {first.name}"].startswith("expected")
+    assert raised.value.errors["row 2: no_such_field"].startswith("unknown field")
+
+
+def copy_models(tmp_path):
+    target = tmp_path / "models"
+    shutil.copytree(model_dir(), target)
+    return target, json.loads((target / "model.json").read_text())
+
+
+def test_a_missing_model_file_stops_with_one_line(tmp_path):
+    directory, meta = copy_models(tmp_path)
+    (directory / meta["model_file"]).unlink()
+    with pytest.raises(ModelError, match="not found: train the model with `make train`"):
+        load_model(directory)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_a_corrupt_model_file_stops_with_one_line(tmp_path, damage):
+    directory, meta = copy_models(tmp_path)
+    path = directory / meta["model_file"]
+    content = path.read_bytes()
+    broken = {"truncate": content[: len(content) // 2], "garbage": b"not a model", "empty": b""}
+    path.write_bytes(broken[damage])
+    with pytest.raises(ModelError) as raised:
+        load_model(directory)
+    assert "\n" not in str(raised.value)
+    assert "retrain" in str(raised.value) or "not trusted" in str(raised.value)
+
+
+def test_a_different_scikit_learn_minor_version_is_refused(tmp_path):
+    directory, meta = copy_models(tmp_path)
+    meta["versions"]["scikit-learn"] = "0.99.0"
+    (directory / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="trained with scikit-learn 0.99.0 but"):
+        load_model(directory)
+
+
+def test_a_patch_version_difference_only_warns(tmp_path):
+    directory, meta = copy_models(tmp_path)
+    major, minor, *_ = meta["versions"]["scikit-learn"].split(".")
+    meta["versions"]["scikit-learn"] = f"{major}.{minor}.999"
+    (directory / "model.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match="trained with scikit-learn"):
+        load_model(directory)
+
+
+def test_the_onnx_twin_agrees_with_scikit_learn(model):
+    onnx = model.metadata.get("onnx") or {}
+    if not onnx.get("used"):
+        pytest.skip(f"served by scikit-learn: {onnx.get('reason', 'INFERENCE is sklearn')}")
+    assert model.predictor is not model.estimator
+    rows, _ = model.validate(REFERENCE["rows"])
+    matrix = model.inputs(rows)
+    gap = difference(model.estimator, model.predictor, matrix, model.classes is not None)
+    assert gap <= TOLERANCE
+
+
+def test_a_damaged_onnx_file_stops_with_one_line(tmp_path):
+    directory, meta = copy_models(tmp_path)
+    if not (meta.get("onnx") or {}).get("used"):
+        pytest.skip("no ONNX file")
+    (directory / "model.onnx").write_bytes(b"\x08garbage")
+    with pytest.raises(ModelError, match="model.onnx is corrupt"):
+        load_model(directory)
