@@ -15,6 +15,7 @@ from pathlib import Path
 from . import config
 from .schema import Schema
 
+MAX_ERRORS = 20  # enough to fix a batch; a million-row mistake should not echo back
 # The layout of models/model.json; `copier update` migrates older files (see CHANGELOG.md).
 METADATA_VERSION = 2
 
@@ -156,38 +157,44 @@ class Model:
             return pd.DataFrame([{columns[k]: v for k, v in row.items()} for row in rows])
         return self.schema.to_matrix(rows)
 
-    def validate(self, rows):
-        """-> (clean rows, warnings); raises ValidationError naming the row and field."""
+    def validate(self, rows, numbered=None):
+        """-> (clean rows, warnings for each row); raises ValidationError.
+
+        Error keys start with "row N: " when several rows are checked (or numbered=True).
+        """
+        numbered = len(rows) > 1 if numbered is None else numbered
         clean, warnings_found, errors = [], [], {}
-        for index, row in enumerate(rows):
+        for number, row in enumerate(rows, start=1):
             values, row_errors, row_warnings = self.schema.validate(row)
             if row_errors:
-                prefix = f"row {index + 1}: " if len(rows) > 1 else ""
-                errors.update({f"{prefix}{key}": msg for key, msg in row_errors.items()})
-                if len(errors) >= 20:
+                prefix = f"row {number}: " if numbered else ""
+                errors.update({prefix + key: message for key, message in row_errors.items()})
+                if len(errors) >= MAX_ERRORS:
                     break
             clean.append(values)
-            warnings_found.extend(row_warnings)
+            warnings_found.append(row_warnings)
         if errors:
             raise ValidationError(errors)
         return clean, warnings_found
 
     def predict_clean(self, rows):
         """Predict validated rows -> list of {"prediction": ..., "probabilities": {...}}."""
-        inputs = self.inputs(rows)
-        if not self.has_probabilities:
-            return [{"prediction": _plain(value)} for value in self.predictor.predict(inputs)]
-        results = []
+        labels, probabilities = self.predict_matrix(self.inputs(rows))
+        if probabilities is None:
+            return [{"prediction": label} for label in labels]
         classes = self.classes
-        for row_probabilities in self.predictor.predict_proba(inputs):
-            best = int(row_probabilities.argmax())
-            results.append(
-                {
-                    "prediction": classes[best],
-                    "probabilities": dict(zip(classes, map(float, row_probabilities), strict=True)),
-                }
-            )
-        return results
+        return [
+            {"prediction": label, "probabilities": dict(zip(classes, row, strict=True))}
+            for label, row in zip(labels, probabilities.tolist(), strict=True)
+        ]
+
+    def predict_matrix(self, inputs):
+        """-> (predictions as a list, class probabilities as an array or None)."""
+        if not self.has_probabilities:
+            return [_plain(value) for value in self.predictor.predict(inputs)], None
+        probabilities = self.predictor.predict_proba(inputs)
+        classes = self.classes
+        return [classes[best] for best in probabilities.argmax(axis=1).tolist()], probabilities
 
     def predict(self, rows):
         """Validate and predict a list of JSON-like rows (one row: pass a one-item list)."""

@@ -85,7 +85,7 @@ class Schema:
                 errors[name] = error
             else:
                 values[name] = value
-                warning = _range_warning(field, value)
+                warning = range_warning(field, value)
                 if warning:
                     warnings.append(warning)
         return values, errors, warnings
@@ -206,7 +206,7 @@ def parse_text(field, text):
     return number, None
 
 
-def _range_warning(field, value):
+def range_warning(field, value):
     if value is None or field.minimum is None or field.kind == "boolean":
         return None
     if field.minimum <= value <= field.maximum:
