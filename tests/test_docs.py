@@ -128,3 +128,85 @@ def test_question_headings_name_real_questions():
     for page in QUESTION_PAGES:
         unknown = heading_names(page) - QUESTIONS.keys()
         assert not unknown, f"{page.name} has headings for unknown questions: {unknown}"
+
+
+# ---- the pages about the generated project name real targets, routes and settings ----
+
+DOCS = ROOT / "docs"
+PACKAGE_SOURCE = ROOT / "template" / "src" / "{{package_name}}"
+
+
+def code_on(page):
+    """The code a page shows: fenced blocks and code spans."""
+    text = page.read_text(encoding="utf-8")
+    return re.findall(r"^```.*?^```", text, flags=re.M | re.S) + re.findall(r"`([^`\n]+)`", text)
+
+
+def make_targets_named(page):
+    """`make setup train`, `make eb-init EB_PLATFORM=...` -> {"setup", "train", "eb-init"}."""
+    targets = set()
+    for chunk in code_on(page):
+        pattern = r"(?:^|[\s`(])make((?: +[a-z][a-z0-9-]*(?![\w=/.-]))+)"
+        for match in re.finditer(pattern, chunk, flags=re.M):
+            targets |= set(match.group(1).split())
+    return targets
+
+
+def makefile_targets(path):
+    return set(re.findall(r"^([a-z][a-z0-9-]*):", path.read_text(encoding="utf-8"), flags=re.M))
+
+
+def test_make_targets_named_in_the_docs_exist(render):
+    """Every `make X` in the docs is a target of a rendered Makefile (docker-eb or
+    eb-python, which have every deploy target), or, on the home page, of this repo's."""
+    rendered = set()
+    for deploy in ("docker-eb", "eb-python"):
+        rendered |= makefile_targets(render({"deploy": deploy}, train_model=False) / "Makefile")
+    assert {"docker-build", "eb-create", "eb-terminate"} <= rendered
+    assert "docker-build" in make_targets_named(DOCS / "deployment.md")
+    ours = makefile_targets(ROOT / "Makefile")  # `make demo` on the home page
+    for page in sorted(DOCS.rglob("*.md")):
+        known = rendered | (ours if page.name == "index.md" else set())
+        unknown = make_targets_named(page) - known
+        assert not unknown, f"{page.relative_to(ROOT)} names make targets that are not: {unknown}"
+
+
+def app_routes():
+    """{(METHOD, path)} from the decorators of the rendered app's create_app()."""
+    text = (PACKAGE_SOURCE / "app.py").read_text(encoding="utf-8")
+    add_routes = text.split("def add_routes", 1)[1].split("\ndef ", 1)[0]
+    return {
+        (method.upper(), path)
+        for method, path in re.findall(r'@app\.(get|post)\("([^"]+)"\)', add_routes)
+    }
+
+
+def test_service_page_lists_every_route_and_no_other():
+    routes = app_routes()
+    assert ("POST", "/predict") in routes and ("GET", "/ready") in routes
+    page = (DOCS / "service.md").read_text(encoding="utf-8")
+    section = page.split("\n## Routes\n", 1)[1].split("\n## ", 1)[0]
+    named = set()
+    for span in re.findall(r"`([^`\n]+)`", section):
+        for method, path in re.findall(r"\b(GET|POST) (/[\w./-]*)", span):
+            named.add((method, path))
+    assert named - routes == set(), f"service.md names routes the app lacks: {named - routes}"
+    assert routes - named == set(), f"routes missing from service.md: {routes - named}"
+
+
+def test_service_page_lists_every_setting():
+    settings = (PACKAGE_SOURCE / "settings.py").read_text(encoding="utf-8")
+    variables = set(re.findall(r'(?:env_int|environ\.get)\("([A-Z_]+)"', settings))
+    assert {"HOST", "PORT", "MAX_CONTENT_LENGTH"} <= variables
+    page = (DOCS / "service.md").read_text(encoding="utf-8")
+    table = set(re.findall(r"^\| `([A-Z_]+)` \|", page, flags=re.M))
+    assert table == variables, f"service.md: {sorted(table)}, settings.py: {sorted(variables)}"
+
+
+def test_updating_page_shows_the_conflict_markers_the_update_test_checks():
+    update_test = (ROOT / "tests" / "test_update.py").read_text(encoding="utf-8")
+    markers = re.findall(r'"((?:<<<<<<<|>>>>>>>) [a-z ]+)"', update_test)
+    assert len(markers) == 2, markers
+    page = (DOCS / "updating.md").read_text(encoding="utf-8")
+    for marker in markers:
+        assert f"\n{marker}\n" in page, f"updating.md does not show the marker {marker!r}"
