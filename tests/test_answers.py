@@ -25,17 +25,29 @@ REFUSED = {
     "bad project name": (["project_name=My/Project!"], "Use letters, digits, spaces, - and _"),
     "project name starting with a digit": (["project_name=3D shapes"], "starting with a letter"),
     "package name that is a keyword": (["package_name=class"], 'clash with Python\'s own "class"'),
-    "package name that is a stdlib module": (["package_name=json"], 'clash with Python\'s own "json"'),
+    "package name that is a stdlib module": (
+        ["package_name=json"],
+        'clash with Python\'s own "json"',
+    ),
     "package name with a dash": (["package_name=my-app"], "is not a valid package name"),
     "csv without data_path": (["dataset=csv", "data_path=", "target_column=y"], "Give the path"),
-    "csv that is not a .csv": (["dataset=csv", "data_path=/etc/passwd", "target_column=y"], "does not end in .csv"),
-    "csv without target": (["dataset=csv", f"data_path={BIRDS}", "target_column="], "Name the column to predict"),
+    "csv that is not a .csv": (
+        ["dataset=csv", "data_path=/etc/passwd", "target_column=y"],
+        "does not end in .csv",
+    ),
+    "csv without target": (
+        ["dataset=csv", f"data_path={BIRDS}", "target_column="],
+        "Name the column to predict",
+    ),
     "regressor for classification": (["model_type=ridge"], "ridge predicts numbers, not classes"),
     "classifier for regression": (
         ["task=regression", "model_type=logistic_regression"],
         "logistic_regression is a classifier",
     ),
-    "regression dataset for classification": (["dataset=diabetes"], "diabetes is a regression dataset"),
+    "regression dataset for classification": (
+        ["dataset=diabetes"],
+        "diabetes is a regression dataset",
+    ),
     "too many features to select": (
         ["feature_selection=sequential", "n_features=4"],
         "n_features must be smaller than the 4 inputs",
@@ -98,5 +110,7 @@ def test_good_csv_answers_copy_the_data_into_the_project(tmp_path):
     data = ["dataset=csv", f"data_path={BIRDS}", "target_column=species"]
     result = copier_copy(tmp_path, *data)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "project" / "data" / "birds.csv").read_bytes() == (DATA / "birds.csv").read_bytes()
+    assert (tmp_path / "project" / "data" / "birds.csv").read_bytes() == (
+        DATA / "birds.csv"
+    ).read_bytes()
     assert "cp " not in result.stderr  # tasks ran: no manual copy step in the message

@@ -37,7 +37,9 @@ def test_copy_with_trust_bootstraps_a_trained_tested_committed_project(tmp_path)
 
 
 def test_copy_without_trust_explains_itself(tmp_path):
-    result = shell(f"{sys.executable} -m copier copy --defaults --vcs-ref HEAD {TEMPLATE} x", tmp_path)
+    result = shell(
+        f"{sys.executable} -m copier copy --defaults --vcs-ref HEAD {TEMPLATE} x", tmp_path
+    )
     assert result.returncode != 0
     assert "--trust" in result.stderr
 
@@ -56,7 +58,9 @@ def test_skipping_tasks_prints_commands_that_work_when_run_literally(tmp_path):
         if line.strip().startswith(("cd ", "make ", "cp "))
     ]
     assert commands[0].startswith("cd ") and "make setup train" in commands
-    steps = " && ".join(command for command in commands if not command.startswith("make test serve"))
+    steps = " && ".join(
+        command for command in commands if not command.startswith("make test serve")
+    )
     done = shell(steps + " && make test", tmp_path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert (tmp_path / "x" / "models" / "model.pkl").exists()

@@ -1,5 +1,6 @@
 """The copy-time hook and the migrations, as plain functions."""
 
+import hashlib
 import importlib.util
 import json
 import sys
@@ -120,12 +121,19 @@ def answers_file(project, **answers):
 def test_the_0_2_0_migration_upgrades_model_json_in_place(tmp_path, answers, label, name):
     (tmp_path / "models").mkdir()
     answers_file(tmp_path, **answers)
-    old = {"project": "x", "target": {"name": "target", "classes": ["a", "b"]}, "schema": []}
+    old = {
+        "project": "x",
+        "target": {"name": "target", "classes": ["a", "b"]},
+        "schema": [],
+        "model_file": "model.pkl",
+    }
     (tmp_path / "models" / "model.json").write_text(json.dumps(old))
+    (tmp_path / "models" / "model.pkl").write_bytes(b"the user's model")
     assert migration.migrate(tmp_path) is True
     new = json.loads((tmp_path / "models" / "model.json").read_text())
     assert new["metadata_version"] == 2
     assert new["target"] == {"name": name, "classes": ["a", "b"], "label": label}
+    assert new["sha256"] == {"model.pkl": hashlib.sha256(b"the user's model").hexdigest()}
     assert migration.migrate(tmp_path) is False, "running it again changes nothing"
 
 

@@ -22,18 +22,31 @@ CSV_HOUSES = {
     "model_type": "ridge",
 }
 
-CLASSIFIERS = ["logistic_regression", "random_forest", "gradient_boosting", "decision_tree", "svm", "knn"]
+CLASSIFIERS = [
+    "logistic_regression",
+    "random_forest",
+    "gradient_boosting",
+    "decision_tree",
+    "svm",
+    "knn",
+]
 REGRESSORS = ["linear_regression", "ridge", "random_forest", "gradient_boosting", "svm", "knn"]
 
 MATRIX = {
     **{f"iris-{m}": {"model_type": m} for m in CLASSIFIERS},
-    **{f"diabetes-{m}": {"task": "regression", "dataset": "diabetes", "model_type": m} for m in REGRESSORS},
+    **{
+        f"diabetes-{m}": {"task": "regression", "dataset": "diabetes", "model_type": m}
+        for m in REGRESSORS
+    },
     "wine": {"dataset": "wine", "model_type": "random_forest"},
     "breast_cancer": {"dataset": "breast_cancer", "model_type": "logistic_regression"},
     "joblib": {"model_format": "joblib", "project_name": "Iris joblib"},
     "skops": {"model_format": "skops", "model_type": "gradient_boosting"},
     "sequential": {"feature_selection": "sequential", "n_features": 2},
-    "features": {"features": ["petal width (cm)", "sepal length (cm)"], "project_name": "Two inputs"},
+    "features": {
+        "features": ["petal width (cm)", "sepal length (cm)"],
+        "project_name": "Two inputs",
+    },
     "csv-birds": CSV_BIRDS,
     "csv-birds-skops-selection": {
         **CSV_BIRDS,

@@ -1,11 +1,13 @@
 """Migration for 0.2.0: models/model.json layout 1 -> 2, in place.
 
-0.2.0 names what the model predicts (target.label, shown next to every prediction) and
-records the layout version. A model trained with 0.1.x keeps working after `copier
-update` without retraining: this adds the two entries from the project's answers.
+0.2.0 names what the model predicts (target.label, shown next to every prediction),
+records the layout version, and checks the model file against its sha256 at start-up.
+A model trained with 0.1.x keeps working after `copier update` without retraining:
+this adds those entries from the project's answers and the model file as it is now.
 Runs once, on the update that crosses 0.2.0 (copier `_migrations`).
 """
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -41,6 +43,10 @@ def migrate(project):
     label = target_label(answers)
     metadata["target"]["label"] = label
     metadata["target"]["name"] = safe_names([label])[0]
+    model_file = project / "models" / metadata.get("model_file", "model.pkl")
+    if model_file.exists():
+        digest = hashlib.sha256(model_file.read_bytes()).hexdigest()
+        metadata["sha256"] = {model_file.name: digest}
     metadata = {"metadata_version": 2, **metadata}
     path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
     return True
@@ -48,5 +54,5 @@ def migrate(project):
 
 if __name__ == "__main__":
     if migrate(Path.cwd()):
-        print("migrated models/model.json to layout 2 (target label added); no retraining needed")
+        print("migrated models/model.json to layout 2 (target label, file hash); no retraining")
     sys.exit(0)

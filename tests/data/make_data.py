@@ -17,7 +17,11 @@ def birds(rng):
         "Chinstrap": (48.8, 18.4, 196, 3730),
         "Gentoo": (47.5, 15.0, 217, 5080),
     }
-    islands = {"Adelie": ["Biscoe", "Dream", "Torgersen"], "Chinstrap": ["Dream"], "Gentoo": ["Biscoe"]}
+    islands = {
+        "Adelie": ["Biscoe", "Dream", "Torgersen"],
+        "Chinstrap": ["Dream"],
+        "Gentoo": ["Biscoe"],
+    }
     header = [
         "Island",
         "Bill length (mm)",
