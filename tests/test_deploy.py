@@ -547,7 +547,12 @@ def test_application_module_is_clean_python(render):
 
 
 def make_dry_run(project, target):
-    result = subprocess.run(["make", "-n", target], cwd=project, capture_output=True, text=True)
+    # Run as a user would: not as a sub-make of `make test`, which would add
+    # "Entering directory" lines and pass its own flags down.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    result = subprocess.run(
+        ["make", "-n", target], cwd=project, capture_output=True, text=True, env=env
+    )
     return result.returncode, result.stdout.strip()
 
 
