@@ -27,6 +27,20 @@ RESULTS = ROOT / "bench" / "results.md"
 WRK = ["-t2", "-c16", "--latency"]
 DURATION = "10s"
 ROUNDS = 2
+# Said under the table when a target is missed: what was measured and tried so far.
+WHAT_WAS_TRIED = {
+    "100k-row CSV >= 50% of in-process predict rows/s": (
+        "in-process, the pipeline predicts 100k rows in about 20 ms, so the target asks for the "
+        "whole request (2.4 MB in, about 5 MB out) in about 40 ms. Line-by-line checking through "
+        "the schema scored about 45k rows/s; parsing whole numeric columns with numpy (the "
+        "line-by-line checks only run when a value needs a message) and writing rows in one "
+        "writerows call brought it to about 120-150k rows/s. What remains is Python-level work "
+        "per row: the csv module reading the lines (about 260 ms per 100k rows) and formatting "
+        "3 probabilities per row (about 150 ms). pandas.read_csv parses faster (13 ms) but "
+        "its to_csv writes slower (750 ms), and it would bring pandas (0.3 s, 40 MB) into the "
+        "service. Reaching 50% would need a compiled CSV writer; not done."
+    ),
+}
 IRIS_ROW = {
     "sepal_length_cm": 5.9,
     "sepal_width_cm": 3.0,
@@ -416,6 +430,10 @@ def write_report(services, results, batch):
         "| --- | ---: | --- |",
     ]
     lines += [f"| {name} | {value:.2f} | {'yes' if ok else 'NO'} |" for name, value, ok in targets]
+    missed = [name for name, _, ok in targets if not ok and name in WHAT_WAS_TRIED]
+    if missed:
+        lines += ["", "## Targets not met: what was tried", ""]
+        lines += [f"- **{name}**: {WHAT_WAS_TRIED[name]}" for name in missed]
     report = "\n".join(lines) + "\n"
     RESULTS.write_text(report)
     (BUILD / "results.json").write_text(json.dumps({"figures": figures, "batch": batch}, indent=2))
