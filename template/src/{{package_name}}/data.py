@@ -5,7 +5,7 @@ import hashlib
 import pandas as pd
 
 from . import config
-from .schema import Schema, derive_field, safe_names
+from .schema import TRUE_WORDS, Schema, derive_field, safe_names
 
 BUNDLED = {
     "iris": "load_iris",
@@ -104,7 +104,7 @@ def clean_rows(frame, schema):
         missing = series.isna()
         if field.kind == "boolean":
             words = series.astype(str).str.strip().str.lower()
-            values = words.isin({"true", "yes", "1", "1.0"}).tolist()
+            values = words.isin(TRUE_WORDS | {"1.0"}).tolist()  # 1.0: a 0/1 column read as floats
         elif field.kind == "integer":
             values = series.fillna(0).astype(float).astype(int).tolist()
         elif field.kind == "number":

@@ -191,7 +191,7 @@ class Model:
     def predict_matrix(self, inputs):
         """-> (predictions as a list, class probabilities as an array or None)."""
         if not self.has_probabilities:
-            return [_plain(value) for value in self.predictor.predict(inputs)], None
+            return plain_values(self.predictor.predict(inputs)), None
         probabilities = self.predictor.predict_proba(inputs)
         classes = self.classes
         return [classes[best] for best in probabilities.argmax(axis=1).tolist()], probabilities
@@ -205,9 +205,9 @@ class Model:
         return self.predict([row])[0]
 
 
-def _plain(value):
-    """numpy scalar -> plain Python value for JSON."""
-    return value.item() if hasattr(value, "item") else value
+def plain_values(values):
+    """numpy scalars -> plain Python values for JSON."""
+    return [value.item() if hasattr(value, "item") else value for value in values]
 
 
 def read_metadata(directory):

@@ -23,6 +23,7 @@ from .model import (
     library_versions,
     load_estimator,
     model_dir,
+    plain_values,
     save_estimator,
 )
 from .pipeline import make_pipeline_for, make_selection_pipeline
@@ -107,10 +108,6 @@ def summary(estimator):
     return (
         " -> ".join(name for name, _ in steps[:-1]) + " -> " + " ".join(repr(steps[-1][1]).split())
     )
-
-
-def plain(values):
-    return [value.item() if hasattr(value, "item") else value for value in values]
 
 
 def train():
@@ -221,7 +218,7 @@ def template_version():
 
 
 def describe(schema, estimator, digest, n_rows, cv_metrics, holdout):
-    classes = plain(estimator.classes_) if is_classifier(estimator) else None
+    classes = plain_values(estimator.classes_) if is_classifier(estimator) else None
     label = data.target_label()
     return {
         "metadata_version": METADATA_VERSION,
@@ -265,8 +262,8 @@ def save(estimator, metadata, reference_rows, reference_target, onnx_bytes):
     model = Model(estimator, metadata, predictor)
     reference = {
         "rows": reference_rows,
-        "target": plain(reference_target) if reference_target is not None else None,
-        "predictions": plain(estimator.predict(model.inputs(reference_rows))),
+        "target": plain_values(reference_target) if reference_target is not None else None,
+        "predictions": plain_values(estimator.predict(model.inputs(reference_rows))),
         "results": model.predict_clean(reference_rows),
     }
     REFERENCE_FILE.parent.mkdir(parents=True, exist_ok=True)
