@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TEMPLATE
+from conftest import DATA, TEMPLATE
 
 
 def shell(command, cwd, timeout=900):
@@ -64,3 +64,48 @@ def test_skipping_tasks_prints_commands_that_work_when_run_literally(tmp_path):
     done = shell(steps + " && make test", tmp_path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert (tmp_path / "x" / "models" / "model.pkl").exists()
+
+
+@pytest.mark.slow
+def test_a_failed_bootstrap_names_the_step_and_its_cause_and_copier_fails(tmp_path):
+    """Training stops on a broken CSV: the hook says FAILED with training's own error line,
+    copier exits non-zero, removes the project it created and prints no success message."""
+    broken = tmp_path / "broken.csv"
+    broken.write_text("size,weight,kind\n1.0,2.5,a\n3.0,4.5,b\n5.0,6.5,c,extra\n7.0,8.5,d\n")
+    data = f"--data dataset=csv --data data_path={broken} --data target_column=kind"
+    result = shell(
+        f"{sys.executable} -m copier copy --trust --defaults --vcs-ref HEAD {data} {TEMPLATE} x",
+        tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    trained = [line for line in result.stdout.splitlines() if line.startswith("error: ")]
+    assert len(trained) == 1 and "data/broken.csv is not a readable CSV file" in trained[0]
+    cause = trained[0].removeprefix("error: ")
+    assert f"FAILED: train: {cause}\n" in result.stderr, result.stderr[-3000:]
+    assert "run copier copy again with -C (--no-cleanup)" in result.stderr
+    assert "passing tests" not in output
+    assert not (tmp_path / "x").exists(), "copier removes the project it created, as it says"
+
+
+def test_skipped_tasks_print_copy_commands_that_work_from_where_copier_ran(tmp_path):
+    """The data file is named as the user typed it (relative to where copier ran), and the
+    project folder may have a space: the printed cp and cd lines still work literally."""
+    (tmp_path / "my data").mkdir()
+    (tmp_path / "my data" / "birds.csv").write_bytes((DATA / "birds.csv").read_bytes())
+    data = "--data dataset=csv --data 'data_path=my data/birds.csv' --data target_column=species"
+    result = shell(
+        f"{sys.executable} -m copier copy --defaults --skip-tasks --vcs-ref HEAD {data} "
+        f"{TEMPLATE} 'my project'",
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = [
+        line.strip()
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip().startswith(("cd ", "cp "))
+    ]
+    assert [command.split()[0] for command in commands] == ["cd", "cp"], commands
+    done = shell(" && ".join(commands), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "my project" / "data" / "birds.csv").exists()
