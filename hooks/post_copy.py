@@ -8,12 +8,15 @@ Plain functions, importable by the template's own tests.
 """
 
 import csv
+import importlib.machinery
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections import deque
 from pathlib import Path
 
 import yaml
@@ -93,18 +96,19 @@ def copy_inputs(answers, project, start=None):
     """Copy the files the answers point to into the project; -> list of copied paths."""
     copied = []
     if answers.get("model_source") == "existing":
-        model = resolve(answers["model_path"], start)
-        if not model.is_file():
-            raise AnswerError(f"model_path {model} does not exist or is not a file")
+        paths = model_paths(answers["model_path"], start)
         sample = resolve(answers["sample_data_path"], start)
         columns = read_header(sample)
         target = answers.get("target_column")
         if target and target not in columns:
             raise AnswerError(f"target_column {target!r} is not a column of {sample}")
-        # joblib files load with joblib; anything else (.pkl, .pickle, .sav, ...) with pickle.
-        suffix = ".joblib" if model.suffix.lower() == ".joblib" else ".pkl"
-        copied.append(shutil.copyfile(model, project / "data" / f"notebook_model{suffix}"))
+        folder = project / "data" / "notebook"
+        folder.mkdir(parents=True, exist_ok=True)
+        facts = [read_model_facts(path) for path in paths]
+        for path in paths:
+            copied.append(shutil.copyfile(path, folder / path.name))
         copied.append(shutil.copyfile(sample, project / "data" / "sample.csv"))
+        pin_notebook_libraries(project, facts, answers.get("python_version", "3.11"))
     elif answers.get("dataset") == "csv":
         source = resolve(answers["data_path"], start)
         check_training_csv(answers, read_header(source))
@@ -114,11 +118,161 @@ def copy_inputs(answers, project, start=None):
     return [Path(p) for p in copied]
 
 
+def model_paths(text, start=None):
+    """The model_path answer -> the files to bring: one file, a folder of files, or a list
+    (YAML like [dv.bin, model.bin], or names separated by commas)."""
+    text = str(text).strip()
+    if text.startswith("["):
+        items = yaml.safe_load(text)
+    elif resolve(text, start).exists():
+        items = [text]
+    else:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+    paths = []
+    for item in items:
+        path = resolve(str(item), start)
+        if path.is_dir():
+            paths.extend(
+                sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            )
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise AnswerError(f"model_path {path} does not exist")
+    if not paths:
+        raise AnswerError(f"model_path {text!r} names no file")
+    names = [path.name for path in paths]
+    if len(set(names)) != len(names):
+        raise AnswerError(f"model_path names two files with the same name: {', '.join(names)}")
+    return paths
+
+
+def template_module(name):
+    """A plain module of the rendered package, loaded from the template (stdlib-only ones)."""
+    package = HERE.parent / "template" / "src" / "{{package_name}}"
+    path = next(package.glob(f"*{name}.py*"))  # the file name may carry a Jinja condition
+    loader = importlib.machinery.SourceFileLoader(f"template_{name}", str(path))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while defining
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_model_facts(path):
+    model_files = template_module("model_files")
+    try:
+        return model_files.read_facts(path)
+    except model_files.ModelFileError as error:
+        raise AnswerError(f"model_path: {error}; give the file your notebook saved") from None
+
+
+def pin_notebook_libraries(project, facts, python_version):
+    """requirements.txt gains the libraries the model's files need (xgboost, lightgbm, ...)
+    and pins the scikit-learn version that pickled them."""
+    model_files = template_module("model_files")
+    requirements = project / "requirements.txt"
+    lines = requirements.read_text(encoding="utf-8").splitlines()
+    pinned = {line.split("==")[0].lower() for line in lines if "==" in line}
+    modules = {m for f in facts for m in f.third_party}
+    modules |= {"skops" for f in facts if f.format == "skops"}  # skops files need skops to load
+    for module in sorted(modules):
+        package = model_files.PACKAGES.get(module)
+        if package is None:
+            continue  # a module of the user's own: the import says what to do
+        package = installed_distribution(module) or package
+        if package.lower() not in pinned:
+            version = installed_version(package)
+            lines.append(f"{package}=={version}" if version else package)
+            pinned.add(package.lower())
+    versions = sorted({f.sklearn_version for f in facts if f.sklearn_version})
+    if len(versions) > 1:
+        raise AnswerError(
+            "the model files were pickled by different scikit-learn versions "
+            f"({', '.join(versions)}): save them all from one notebook session"
+        )
+    if versions:
+        lines = pin_scikit_learn(project, lines, versions[0], python_version)
+    requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# The oldest scikit-learn this template's code and pinned numpy/pandas work with.
+OLDEST_SCIKIT_LEARN = (1, 4, 2)
+# The first scikit-learn release with wheels for each Python the template offers.
+FIRST_SCIKIT_LEARN_FOR = {"3.11": (1, 1, 3), "3.12": (1, 3, 1), "3.13": (1, 5, 2)}
+
+
+def pin_scikit_learn(project, lines, version, python_version):
+    """Pin the scikit-learn that pickled the model, when this template can run it."""
+    current = next(line for line in lines if line.startswith("scikit-learn=="))
+    if current.split("==")[1].split(".")[:2] == version.split(".")[:2]:
+        return lines
+    numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+    if numbers < OLDEST_SCIKIT_LEARN:
+        oldest = ".".join(map(str, OLDEST_SCIKIT_LEARN))
+        newest = current.split("==")[1]
+        raise AnswerError(
+            f"the model was pickled by scikit-learn {version}, older than this template runs "
+            f"({oldest}): in the notebook, `pip install scikit-learn=={newest}`, fit the model "
+            "again (or load it and save it again) and bring the new file"
+        )
+    first = FIRST_SCIKIT_LEARN_FOR.get(python_version)
+    if first and numbers < first:
+        older = max((p for p, v in FIRST_SCIKIT_LEARN_FOR.items() if numbers >= v), default="3.11")
+        raise AnswerError(
+            f"the model was pickled by scikit-learn {version}, which has no release for "
+            f"Python {python_version}: answer python_version={older}, or save the model "
+            f"again with scikit-learn {current.split('==')[1]}"
+        )
+    print(f"The model was pickled by scikit-learn {version}: requirements.txt pins it.")
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    text = re.sub(r'"scikit-learn>=[^"]*"', f'"scikit-learn=={version}"', text)
+    pyproject.write_text(text, encoding="utf-8")
+    return [f"scikit-learn=={version}" if line == current else line for line in lines]
+
+
+def installed_distribution(module):
+    """The distribution that provides a module where copier runs (xgboost-cpu, say)."""
+    from importlib.metadata import packages_distributions
+
+    names = packages_distributions().get(module)
+    return names[0] if names else None
+
+
+def installed_version(package):
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
 def run(step, command, project):
+    """Run one bootstrap step, its output streamed; StepFailed holds the line that says why."""
     print(f"==> {step}: {' '.join(map(str, command))}", flush=True)
-    result = subprocess.run(command, cwd=project)
-    if result.returncode != 0:
-        raise RuntimeError(f"{step} failed (exit {result.returncode})")
+    # Python children print each line as it comes, in UTF-8, though their output is a pipe.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8"}
+    tail = deque(maxlen=200)  # enough to find the cause, bounded however long the output
+    try:
+        process = subprocess.Popen(
+            command,
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except OSError as error:
+        raise StepFailed(step, f"cannot run {command[0]}: {error.strerror}") from None
+    with process:
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            tail.append(line.strip())
+    if process.returncode != 0:
+        raise StepFailed(step, failure_cause(tail, process.returncode))
 
 
 def find_python(version):
@@ -128,10 +282,10 @@ def find_python(version):
 
 def bootstrap(answers, project):
     python = find_python(answers["python_version"])
-    venv_python = project / ".venv" / "bin" / "python"
+    venv_python = venv_interpreter(project)
     uv = shutil.which("uv")
     if uv:
-        run("create .venv", [uv, "venv", "--quiet", "--python", python, ".venv"], project)
+        run("create .venv", [uv, "venv", "--quiet", "--seed", "--python", python, ".venv"], project)
         install = [uv, "pip", "install", "--quiet", "--python", str(venv_python)]
     else:
         run("create .venv", [python, "-m", "venv", ".venv"], project)
@@ -145,19 +299,78 @@ def bootstrap(answers, project):
 def git_init(answers, project):
     if (project / ".git").exists() or not shutil.which("git"):
         return
+    name = " ".join(str(answers.get("author_name") or "copier-ml-deploy").split())  # one line
     identity = [
         "-c",
-        f"user.name={answers.get('author_name') or 'copier-ml-deploy'}",
+        f"user.name={name}",
         "-c",
         f"user.email={answers.get('author_email') or 'nobody@example.com'}",
     ]
-    run("git init", ["git", "init", "--quiet", "-b", "main"], project)
-    run("git add", ["git", "add", "--all"], project)
-    message = "Project from copier-ml-deploy, with its first trained model"
-    run("git commit", ["git", *identity, "commit", "--quiet", "-m", message], project)
+    run("git", ["git", "init", "--quiet", "-b", "main"], project)
+    run("git", ["git", "add", "--all"], project)
+    run("git", ["git", *identity, "commit", "--quiet", "-m", FIRST_COMMIT], project)
 
 
-def main(project=None):
+FIRST_COMMIT = "Project from copier-ml-deploy, with its first trained model"
+
+# The one command that redoes a failed step and the ones after it, run in the project.
+RETRY = {
+    "create .venv": "rm -rf .venv && make setup train test",
+    "install": "rm -rf .venv && make setup train test",
+    "train": "make train test",
+    "test": "make test",
+    "git": f'git init -b main && git add --all && git commit -m "{FIRST_COMMIT}"',
+}
+
+
+class StepFailed(Exception):
+    """A bootstrap step that failed, and the line of its output that says why."""
+
+    def __init__(self, step, cause):
+        super().__init__(f"{step}: {cause}")
+        self.step = step
+        self.cause = cause
+
+
+def venv_interpreter(project):
+    """The .venv's Python: .venv/Scripts/python.exe on Windows, .venv/bin/python elsewhere."""
+    if os.name == "nt":
+        return project / ".venv" / "Scripts" / "python.exe"
+    return project / ".venv" / "bin" / "python"
+
+
+def failure_cause(lines, returncode):
+    """A failed step's own explanation: its last `error: ...` line (training prints exactly
+    one), else its last line (pytest's summary, framed in =)."""
+    said = [line for line in lines if line]
+    errors = [line for line in said if line.lower().startswith("error:")]
+    if errors:
+        return errors[-1][len("error:") :].strip()
+    if said:
+        return said[-1].strip("= ")
+    return f"it stopped with exit status {returncode}"
+
+
+def failure_report(failure, project, cleanup):
+    """What the user reads when a step failed: the cause, what happens to the project, the retry."""
+    retry = RETRY.get(failure.step, "make setup train test")
+    lines = [f"FAILED: {failure.step}: {failure.cause}"]
+    if cleanup:
+        lines += [
+            f"Copier now removes the unfinished project {project} (a folder that existed "
+            "before is kept).",
+            "To keep it, run copier copy again with -C (--no-cleanup); then, in it, fix the "
+            f"cause and run: {retry}",
+        ]
+    else:
+        lines.append(
+            f"The unfinished project is kept; fix the cause, then run: cd {project} && {retry}"
+        )
+    return "\n".join(lines)
+
+
+def main(project=None, cleanup=False):
+    """-> exit status. `cleanup`: copier deletes the project when this fails (its default)."""
     project = project or Path.cwd()
     answers = yaml.safe_load((project / ANSWERS_FILE).read_text(encoding="utf-8"))
     try:
@@ -169,15 +382,13 @@ def main(project=None):
         return 0
     try:
         bootstrap(answers, project)
-    except (RuntimeError, OSError) as error:
-        # The render itself is fine: keep it, say what to run by hand.
-        print(
-            f"\nbootstrap stopped: {error}.\nThe project is rendered; finish by hand with:"
-            f"\n    cd {project} && make setup train test\n",
-            file=sys.stderr,
-        )
+    except StepFailed as failure:
+        # Non-zero: copier stops, and its success message is not printed.
+        print(f"\n{failure_report(failure, project, cleanup)}\n", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # copier.yml passes --cleanup-on-error=true unless copier was run with -C (--no-cleanup).
+    sys.exit(main(cleanup="--cleanup-on-error=true" in sys.argv[1:]))

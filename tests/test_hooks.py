@@ -4,7 +4,7 @@ import hashlib
 import importlib.util
 import json
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 from conftest import DATA, TEMPLATE
@@ -78,10 +78,13 @@ def test_bundled_column_names_match_scikit_learn():
         assert columns == list(getattr(datasets, f"load_{name}")(as_frame=True).data.columns)
 
 
-def test_a_notebook_model_is_copied_under_a_name_training_reads(tmp_path):
+def test_notebook_files_are_copied_with_their_names_into_data_notebook(tmp_path):
+    import pickle
+
     (tmp_path / "data").mkdir()
+    (tmp_path / "requirements.txt").write_text("scikit-learn==1.9.1\n")
     model = tmp_path / "My Model.SAV"
-    model.write_bytes(b"pickle bytes")
+    model.write_bytes(pickle.dumps({"C": 1.0}))
     answers = {
         "model_source": "existing",
         "model_path": str(model),
@@ -89,7 +92,22 @@ def test_a_notebook_model_is_copied_under_a_name_training_reads(tmp_path):
         "target_column": "species",
     }
     copied = post_copy.copy_inputs(answers, tmp_path)
-    assert [p.name for p in copied] == ["notebook_model.pkl", "sample.csv"]
+    assert [p.relative_to(tmp_path).as_posix() for p in copied] == [
+        "data/notebook/My Model.SAV",
+        "data/sample.csv",
+    ]
+
+
+def test_a_file_that_is_not_a_model_is_refused_at_copy_time(tmp_path):
+    (tmp_path / "data").mkdir()
+    answers = {
+        "model_source": "existing",
+        "model_path": str(DATA / "birds.csv"),
+        "sample_data_path": str(DATA / "birds.csv"),
+        "target_column": "species",
+    }
+    with pytest.raises(post_copy.AnswerError, match="looks like a CSV file"):
+        post_copy.copy_inputs(answers, tmp_path)
 
 
 def test_the_bootstrap_uses_the_asked_python_when_installed():
@@ -139,3 +157,60 @@ def test_the_0_2_0_migration_upgrades_model_json_in_place(tmp_path, answers, lab
 
 def test_the_migration_leaves_a_project_without_a_model_alone(tmp_path):
     assert migration.migrate(tmp_path) is False
+
+
+def test_a_step_streams_its_output_and_fails_with_its_own_error_line(tmp_path, capfd):
+    script = (
+        "import sys; print('training...'); "
+        "print('error: the target has one row per class', file=sys.stderr); sys.exit(1)"
+    )
+    with pytest.raises(post_copy.StepFailed) as failed:
+        post_copy.run("train", [sys.executable, "-c", script], tmp_path)
+    assert (failed.value.step, failed.value.cause) == ("train", "the target has one row per class")
+    assert "training...\nerror: the target has one row per class\n" in capfd.readouterr().out
+
+
+def test_a_step_that_cannot_start_says_which_program(tmp_path):
+    with pytest.raises(post_copy.StepFailed, match="create .venv: cannot run /no/such/python"):
+        post_copy.run("create .venv", ["/no/such/python", "-m", "venv", ".venv"], tmp_path)
+
+
+def test_the_cause_is_the_last_error_line_else_the_last_line():
+    lines = ["error: first", "", "ERROR: No matching distribution found for x==9", "done"]
+    assert post_copy.failure_cause(lines, 1) == "No matching distribution found for x==9"
+    pytest_tail = ["FAILED tests/test_app.py::test_form", "==== 1 failed, 20 passed in 2.1s ===="]
+    assert post_copy.failure_cause(pytest_tail, 1) == "1 failed, 20 passed in 2.1s"
+    assert post_copy.failure_cause([], 3) == "it stopped with exit status 3"
+
+
+def test_the_failure_report_names_the_step_and_what_happens_to_the_project(tmp_path):
+    failure = post_copy.StepFailed("train", "data/x.csv is not a readable CSV file")
+    removed = post_copy.failure_report(failure, tmp_path, cleanup=True)
+    assert removed.startswith("FAILED: train: data/x.csv is not a readable CSV file\n")
+    assert f"Copier now removes the unfinished project {tmp_path}" in removed
+    assert "run copier copy again with -C (--no-cleanup)" in removed
+    assert removed.endswith("fix the cause and run: make train test")
+    kept = post_copy.failure_report(failure, tmp_path, cleanup=False)
+    assert kept.endswith(f"fix the cause, then run: cd {tmp_path} && make train test")
+    for step in ("create .venv", "install", "train", "test", "git"):
+        assert step in post_copy.RETRY
+
+
+def test_a_failed_bootstrap_makes_the_hook_fail(tmp_path, monkeypatch, capsys):
+    answers_file(tmp_path, dataset="iris", bootstrap="true")
+
+    def failing_bootstrap(answers, project):
+        raise post_copy.StepFailed("test", "1 failed, 20 passed in 2.1s")
+
+    monkeypatch.setattr(post_copy, "bootstrap", failing_bootstrap)
+    assert post_copy.main(tmp_path, cleanup=True) == 1
+    assert "FAILED: test: 1 failed, 20 passed" in capsys.readouterr().err
+    monkeypatch.setattr(post_copy, "bootstrap", lambda answers, project: None)
+    assert post_copy.main(tmp_path) == 0
+
+
+def test_the_venv_python_is_where_venv_puts_it(monkeypatch):
+    project = PurePosixPath("/p")
+    assert post_copy.venv_interpreter(project) == project / ".venv" / "bin" / "python"
+    monkeypatch.setattr(post_copy.os, "name", "nt")
+    assert post_copy.venv_interpreter(project) == project / ".venv" / "Scripts" / "python.exe"
