@@ -8,6 +8,9 @@ import pytest
 
 from iris_classifier import batch
 
+# Free text as people write it: the CSV must quote these and read them back whole.
+TEXTS = ("Fine.", 'Great, "really" great', "First line\nsecond line", "none")
+
 
 def make_csv(model, rows=200, seed=0):
     """A valid CSV of the model's inputs, some of them outside the training range."""
@@ -20,9 +23,13 @@ def make_csv(model, rows=200, seed=0):
                 line.append(rng.choice(field.categories))
             elif field.kind == "boolean":
                 line.append(rng.choice(["yes", "no"]))
+            elif field.kind == "text":
+                line.append(rng.choice(TEXTS))
             else:
                 low, high = field.minimum, field.maximum
-                value = rng.uniform(low - 0.1 * (high - low), high + 0.1 * (high - low))
+                # Whole numbers step out by at least 1, or rounding keeps them in range.
+                margin = 0.1 * (high - low) + (1 if field.kind == "integer" else 0)
+                value = rng.uniform(low - margin, high + margin)
                 line.append(str(round(value)) if field.kind == "integer" else f"{value:.3f}")
         lines.append(line)
     output = io.StringIO()
@@ -46,15 +53,11 @@ def test_both_ways_of_scoring_give_the_same_file(model):
     assert fast == line_by_line(model, body)
     scored = list(csv.DictReader(io.StringIO(fast)))
     assert len(scored) == 200
-    assert any(row["warnings"] for row in scored), "some values are outside the training range"
-
-
-def test_the_fast_path_is_taken_when_every_input_is_a_number(model):
-    records = [line for line in csv.reader(io.StringIO(make_csv(model, rows=5).decode()))]
-    positions = {name: i for i, name in enumerate(records[0])}
-    result = batch.number_columns(model.schema, records[0], records[1:], positions)
-    numeric = all(field.kind in ("number", "integer") for field in model.schema.fields)
-    assert (result is not None) == (numeric and not model.input_columns)
+    if any(field.kind in ("number", "integer") for field in model.schema.fields):
+        assert any(row["warnings"] for row in scored), "some values are outside the range"
+    for field in model.schema.fields:
+        if field.kind == "text":
+            assert {row[field.name] for row in scored} <= set(TEXTS)
 
 
 @pytest.mark.parametrize("text", ["", "NA", "nan", "inf", "-inf", "1e309", "abc", "1_0", " 2 "])
@@ -62,11 +65,11 @@ def test_unusual_numbers_get_the_line_by_line_answer(model, text):
     first = model.schema.fields[0]
     if first.kind not in ("number", "integer"):
         pytest.skip("the first input is not a number")
-    body = make_csv(model, rows=3).decode().splitlines()
-    cells = body[2].split(",")
-    cells[0] = f'"{text}"'
-    body[2] = ",".join(cells)
-    payload = ("\n".join(body) + "\n").encode()
+    records = list(csv.reader(io.StringIO(make_csv(model, rows=3).decode(), newline="")))
+    records[2][0] = text
+    output = io.StringIO()
+    csv.writer(output).writerows(records)
+    payload = output.getvalue().encode()
     try:
         expected = line_by_line(model, payload)
     except Exception as error:  # a 400: the same error must come from the fast path
@@ -75,3 +78,11 @@ def test_unusual_numbers_get_the_line_by_line_answer(model, text):
         assert getattr(raised.value, "errors", None) == getattr(error, "errors", None)
     else:
         assert batch.score_csv(model, payload) == expected
+
+
+def test_a_quoted_value_may_span_lines_and_its_record_keeps_its_first_line(model):
+    text = 'review,stars\n"Good,\nreally ""good""",5\n\nBad,1\n'
+    header, records, line_numbers = batch.read_records(model.schema, text)
+    assert header == ["review", "stars"]
+    assert records == [['Good,\nreally "good"', "5"], ["Bad", "1"]]
+    assert line_numbers == [2, 5]

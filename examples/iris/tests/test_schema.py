@@ -5,7 +5,15 @@ import math
 import pandas as pd
 import pytest
 
-from iris_classifier.schema import Field, Schema, derive_field, safe_names
+from iris_classifier.forms import default_texts, describe_field, make_controls
+from iris_classifier.schema import (
+    TEXT_EXAMPLE,
+    TEXT_MAX_LENGTH,
+    Field,
+    Schema,
+    derive_field,
+    safe_names,
+)
 
 
 def test_safe_names_turn_any_column_name_into_an_identifier():
@@ -126,3 +134,94 @@ def test_json_schema_describes_the_same_contract(schema):
 
 def test_the_schema_round_trips_through_json(schema):
     assert Schema.from_list(schema.to_list()).fields == schema.fields
+
+
+# --- free text (a review, a message): built here, the project's model may have none ---
+
+
+@pytest.fixture
+def reviews():
+    return Schema(
+        [
+            Field("review", "Review", "text", True),
+            Field("note", "Note", "text", False),
+            Field("stars", "Stars", "integer", True, 1, 5, 4),
+        ]
+    )
+
+
+def test_text_is_kept_as_typed(reviews):
+    review = 'Great, "really" great.\nWould buy again <3'
+    values, errors, warnings = reviews.validate({"review": review, "stars": 5})
+    assert (errors, warnings) == ({}, [])
+    assert values == {"review": review, "note": None, "stars": 5}
+
+
+@pytest.mark.parametrize("word", ["none", "NA", "null", "n/a", "nan", "0", "no"])
+def test_words_that_mean_missing_elsewhere_are_text_here(reviews, word):
+    values, errors, _ = reviews.validate_text({"review": word, "note": word, "stars": "4"})
+    assert errors == {} and values["review"] == word and values["note"] == word
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t "])
+def test_empty_or_blank_text_is_missing(reviews, blank):
+    _, errors, _ = reviews.validate({"review": blank, "note": blank, "stars": 4})
+    assert errors == {"review": "required"}
+    values, errors, _ = reviews.validate({"review": "ok", "note": blank, "stars": 4})
+    assert errors == {} and values["note"] is None
+    _, errors, _ = reviews.validate_text({"review": blank, "note": blank, "stars": "4"})
+    assert errors == {"review": "required"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(3, "expected text, got 3"), (True, "expected text, got true"), (["a"], "got a list")],
+)
+def test_a_value_that_is_not_text_is_refused(reviews, value, message):
+    _, errors, _ = reviews.validate({"review": value, "stars": 4})
+    assert list(errors) == ["review"] and message in errors["review"]
+
+
+def test_text_over_the_limit_names_the_limit_and_the_length(reviews):
+    longest = "a" * TEXT_MAX_LENGTH
+    values, errors, _ = reviews.validate({"review": longest, "stars": 4})
+    assert errors == {} and values["review"] == longest
+    _, errors, _ = reviews.validate({"review": longest + "!", "stars": 4})
+    assert errors == {"review": "text too long: 10,001 characters, the limit is 10,000"}
+
+
+def test_text_from_a_form_or_csv_gives_the_same_value_as_json(reviews):
+    row = {"review": "  Fine, thanks.  ", "note": "", "stars": 3}
+    as_text = {"review": "  Fine, thanks.  ", "note": "", "stars": "3"}
+    assert reviews.validate_text(as_text) == reviews.validate(row)
+    values, _, _ = reviews.validate(row)
+    assert values["review"] == "  Fine, thanks.  " and values["note"] is None
+
+
+def test_text_in_the_json_schema(reviews):
+    spec = reviews.json_schema()
+    assert spec["required"] == ["review", "stars"]
+    limits = {"minLength": 1, "maxLength": TEXT_MAX_LENGTH}
+    assert spec["properties"]["review"] == {"title": "Review", "type": "string", **limits}
+    assert spec["properties"]["note"] == {"title": "Note", "type": ["string", "null"], **limits}
+
+
+def test_a_text_field_makes_the_matrix_hold_objects(reviews):
+    assert not reviews.all_numeric
+    values, _, _ = reviews.validate({"review": "ok", "stars": 4})
+    assert reviews.to_matrix([values]).dtype == object
+
+
+def test_text_defaults_are_an_example_never_training_data(reviews):
+    assert reviews.defaults() == {"review": TEXT_EXAMPLE, "note": TEXT_EXAMPLE, "stars": 4}
+    assert reviews.validate(reviews.defaults())[1] == {}
+    own = Schema([Field("review", "Review", "text", True, default="Nice.")])
+    assert own.defaults() == {"review": "Nice."}
+
+
+def test_a_text_field_is_a_textarea_in_the_form(reviews):
+    review, note, _ = make_controls(reviews)
+    assert (review.widget, review.required, review.max_length) == ("textarea", True, "10000")
+    assert (note.widget, note.required) == ("textarea", False)
+    assert default_texts(reviews)["review"] == TEXT_EXAMPLE
+    assert describe_field(reviews.fields[0]) == "free text, up to 10,000 characters"

@@ -16,7 +16,7 @@ from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 from werkzeug.utils import secure_filename
 
 from . import api, batch, config, forms, openapi, settings
-from .model import ModelError, ValidationError, load_model
+from .model import ModelError, PredictionError, ValidationError, load_model
 from .schema import TRUE_WORDS
 
 API_PATHS = {"/predict", "/health", "/ready", "/openapi.json"}
@@ -207,6 +207,11 @@ def add_error_handlers(app):
     def invalid_rows(error):
         log_client_error(app, 400, str(error))
         return {"errors": error.errors}, 400
+
+    @app.errorhandler(PredictionError)
+    def unscorable_rows(error):
+        log_client_error(app, 422, str(error))
+        return error_response(422, str(error))
 
     @app.errorhandler(HTTPException)
     def http_error(error):

@@ -4,7 +4,9 @@ The answer is the input, column for column, with a prediction column (and, for a
 classifier, one probability column per class) and a warnings column appended. Columns
 may be named by field name or by their original label, so the training CSV itself can
 be scored; other columns (an id, the true target) are kept as they are.
-Line numbers count the header as line 1, as a spreadsheet does.
+Line numbers count the header as line 1, as a spreadsheet does. A quoted value (a
+text with commas or new lines) may span several lines; its record is named by the line
+it starts on.
 """
 
 import csv
@@ -37,7 +39,8 @@ def column_positions(schema, header):
             errors[field.name] = "two columns of the CSV header name this field"
         positions[field.name] = position
     for field in schema.fields:
-        if field.required and field.name not in positions:
+        # A header that names no input at all is the wrong file, even if every input is optional.
+        if (field.required or not positions) and field.name not in positions:
             errors[field.name] = "column missing from the CSV header"
     if errors:
         raise ValidationError(errors)
@@ -54,10 +57,12 @@ def read_records(schema, text):
                 "empty CSV: the first line must name the columns: " + ", ".join(schema.names)
             )
         records, line_numbers = [], []
+        next_line = lines.line_num + 1
         for record in lines:
+            first_line, next_line = next_line, lines.line_num + 1
             if (record and record[0].strip()) or any(value.strip() for value in record):
                 records.append(record)
-                line_numbers.append(lines.line_num)
+                line_numbers.append(first_line)
     except csv.Error as error:
         raise BadRequest(f"line {lines.line_num}: not valid CSV ({error})") from None
     if not records:
@@ -88,6 +93,8 @@ def check_lines(schema, header, records, line_numbers, positions):
 
 def number_columns(schema, header, records, positions):
     """When every input is a number: parse whole columns at once with numpy.
+
+    Any other kind (a category, a boolean, a free text) goes line by line.
 
     -> (matrix, warnings for each row), or None when any value is missing, unusual or
     wrong: check_lines then goes line by line and says what is wrong where. Both ways

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 PROJECT_NAME = "Iris classifier"
+DESCRIPTION = "Predicts the species of an iris flower."
 TASK = "classification"  # "classification" or "regression"
 MODEL_SOURCE = "train"
 DATASET = "iris"  # iris, wine, breast_cancer, diabetes or csv

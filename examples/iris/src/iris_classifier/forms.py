@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from .schema import TEXT_MAX_LENGTH, default_value
+
 
 @dataclass(frozen=True)
 class Control:
@@ -9,13 +11,14 @@ class Control:
 
     name: str
     label: str
-    widget: str  # "number", "select" or "checkbox"
+    widget: str  # "number", "select", "checkbox" or "textarea"
     required: bool
     help: str
     minimum: str = ""
     maximum: str = ""
     step: str = ""
     options: tuple[str, ...] = ()
+    max_length: str = ""  # characters, for a textarea
 
 
 def number_text(value):
@@ -30,6 +33,8 @@ def make_controls(schema):
     controls = []
     for field in schema.fields:
         help_text = f"Seen in training: {field.range_text()}" if field.minimum is not None else ""
+        if field.kind == "text":
+            help_text = f"Free text, up to {TEXT_MAX_LENGTH:,} characters"
         if not field.required and field.kind != "boolean":
             help_text = (help_text + ". " if help_text else "") + "Optional: leave empty if unknown"
         common = {"name": field.name, "label": field.label, "help": help_text}
@@ -39,6 +44,13 @@ def make_controls(schema):
             )
         elif field.kind == "boolean":
             control = Control(**common, widget="checkbox", required=False)
+        elif field.kind == "text":
+            control = Control(
+                **common,
+                widget="textarea",
+                required=field.required,
+                max_length=str(TEXT_MAX_LENGTH),
+            )
         else:
             control = Control(
                 **common,
@@ -61,6 +73,8 @@ def default_texts(schema):
             texts[field.name] = "true" if field.default else "false"
         elif field.kind == "category":
             texts[field.name] = field.default or ""
+        elif field.kind == "text":
+            texts[field.name] = default_value(field)
         else:
             texts[field.name] = number_text(field.default)
     return texts
@@ -70,11 +84,15 @@ def read_form(schema, form):
     """A posted form -> {field name: text} for Schema.validate_text.
 
     A browser does not send an unchecked checkbox at all, so a missing box means false.
+    It sends each new line of a textarea as "\r\n"; the text as typed has "\n", and
+    that is what the textarea's maxlength counted.
     """
     texts = {}
     for field in schema.fields:
         if field.kind == "boolean":
             texts[field.name] = form.get(field.name) or "false"
+        elif field.kind == "text":
+            texts[field.name] = form.get(field.name, "").replace("\r\n", "\n")
         else:
             texts[field.name] = form.get(field.name, "")
     return texts
@@ -101,5 +119,7 @@ def describe_field(field):
         return "one of: " + ", ".join(field.categories)
     if field.kind == "boolean":
         return "true or false"
+    if field.kind == "text":
+        return f"free text, up to {TEXT_MAX_LENGTH:,} characters"
     kind = "whole number" if field.kind == "integer" else "number"
     return f"{kind}, {field.range_text()}" if field.minimum is not None else kind

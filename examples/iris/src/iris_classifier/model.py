@@ -24,6 +24,10 @@ class ModelError(Exception):
     """The model cannot be used; str(error) is one line that says what to do."""
 
 
+class PredictionError(Exception):
+    """Rows that passed the schema's checks, but the model itself could not score them."""
+
+
 class ValidationError(Exception):
     """Input rows do not fit the schema; .errors maps field (or row) to a message."""
 
@@ -71,8 +75,15 @@ def save_estimator(estimator, path, model_format):
 
         joblib.dump(estimator, path)
     else:
-        with open(path, "wb") as file:
-            pickle.dump(estimator, file, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            data = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            # A notebook's lambda or local function: only cloudpickle can save it, and
+            # plain pickle.load reads the result when cloudpickle is installed.
+            import cloudpickle
+
+            data = cloudpickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
+        path.write_bytes(data)
 
 
 def load_estimator(path, model_format):
@@ -84,7 +95,9 @@ def load_estimator(path, model_format):
             import skops.io
 
             untrusted = skops.io.get_untrusted_types(file=path)
-            unexpected = [t for t in untrusted if not t.startswith(("numpy.", "sklearn."))]
+            # numpy, scikit-learn and this package's own input steps (notebook_steps.py).
+            trusted = ("numpy.", "sklearn.", f"{__package__}.")
+            unexpected = [t for t in untrusted if not t.startswith(trusted)]
             if unexpected:
                 raise ModelError(f"{path} holds types that are not trusted: {unexpected}")
             return skops.io.load(path, trusted=untrusted)
@@ -151,10 +164,10 @@ class Model:
     def inputs(self, rows):
         """Clean rows -> what the estimator's predict expects."""
         if self.input_columns:
-            import pandas as pd
+            from .notebook_steps import input_frame
 
-            columns = dict(zip(self.schema.names, self.input_columns, strict=True))
-            return pd.DataFrame([{columns[k]: v for k, v in row.items()} for row in rows])
+            dtypes = self.metadata.get("input_dtypes") or ["object"] * len(self.input_columns)
+            return input_frame(rows, self.schema, self.input_columns, dtypes)
         return self.schema.to_matrix(rows)
 
     def validate(self, rows, numbered=None):
@@ -190,9 +203,14 @@ class Model:
 
     def predict_matrix(self, inputs):
         """-> (predictions as a list, class probabilities as an array or None)."""
-        if not self.has_probabilities:
-            return plain_values(self.predictor.predict(inputs)), None
-        probabilities = self.predictor.predict_proba(inputs)
+        try:
+            if not self.has_probabilities:
+                return plain_values(self.predictor.predict(inputs)), None
+            probabilities = self.predictor.predict_proba(inputs)
+        except (ValueError, TypeError, KeyError, IndexError) as error:
+            # A model brought from a notebook may refuse a value its schema allows.
+            reason = f"{type(error).__name__}: {str(error)[:200]}"
+            raise PredictionError(f"the model could not score this input ({reason})") from error
         classes = self.classes
         return [classes[best] for best in probabilities.argmax(axis=1).tolist()], probabilities
 

@@ -9,10 +9,12 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass
 
-KINDS = ("number", "integer", "category", "boolean")
+KINDS = ("number", "integer", "category", "boolean", "text")
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "t"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0", "off", "f"})
 MISSING_WORDS = frozenset({"", "na", "nan", "null", "none", "n/a"})
+TEXT_MAX_LENGTH = 10_000  # characters in one text field: a long review, not a book
+TEXT_EXAMPLE = "Type your text here."  # the form's starting text; never a training value
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ class Schema:
         self.fields = tuple(fields)
         self.names = tuple(field.name for field in self.fields)
         self.by_name = {field.name: field for field in self.fields}
-        self.all_numeric = all(field.kind != "category" for field in self.fields)
+        # True when the model reads a float matrix; text and categories need objects.
+        self.all_numeric = all(field.kind not in ("category", "text") for field in self.fields)
 
     @classmethod
     def from_list(cls, items):
@@ -66,7 +69,8 @@ class Schema:
         return [field.to_dict() for field in self.fields]
 
     def defaults(self):
-        return {field.name: field.default for field in self.fields}
+        """A valid row: every field at its default (the form and the API examples use it)."""
+        return {field.name: default_value(field) for field in self.fields}
 
     def validate(self, row):
         """Check one JSON row. Returns (values, errors, warnings).
@@ -128,6 +132,8 @@ class Schema:
                 spec["type"] = "integer"
             elif field.kind == "boolean":
                 spec["type"] = "boolean"
+            elif field.kind == "text":
+                spec.update(type="string", minLength=1, maxLength=TEXT_MAX_LENGTH)
             else:
                 spec["type"] = "string"
                 spec["enum"] = list(field.categories)
@@ -148,13 +154,24 @@ class Schema:
         }
 
 
+def default_value(field):
+    """The value a field starts with; a text field without a default gets TEXT_EXAMPLE."""
+    if field.kind == "text" and field.default is None:
+        return TEXT_EXAMPLE
+    return field.default
+
+
 def _check_json_value(field, value):
     """-> (clean value, error message or None) for one JSON value."""
+    if field.kind == "text" and isinstance(value, str) and not value.strip():
+        value = None  # empty text is a missing value
     if value is None:
         if field.required:
             return None, "required"
         return None, None
     kind = field.kind
+    if kind == "text":
+        return _check_text(value)
     if kind in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None, f"expected a number, got {_describe(value)}"
@@ -179,12 +196,23 @@ def _check_json_value(field, value):
     return value, None
 
 
+def _check_text(value):
+    if not isinstance(value, str):
+        return None, f"expected text, got {_describe(value)}"
+    if len(value) > TEXT_MAX_LENGTH:
+        return None, f"text too long: {len(value):,} characters, the limit is {TEXT_MAX_LENGTH:,}"
+    return value, None
+
+
 def parse_text(field, text):
     """-> (JSON-like value, error or None) for a value typed in a form or read from CSV."""
     if text is None:
         return None, None
     if not isinstance(text, str):
         return text, None
+    if field.kind == "text":
+        # Kept as typed: "none" is a fine review. validate() checks it as it checks JSON.
+        return (text if text.strip() else None), None
     text = text.strip()
     if text.lower() in MISSING_WORDS and field.kind != "category":
         return None, None

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 from sklearn import metrics
-from sklearn.base import is_classifier
 from sklearn.feature_selection import SequentialFeatureSelector
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold, cross_validate, train_test_split
@@ -21,7 +20,6 @@ from .model import (
     ModelError,
     file_digest,
     library_versions,
-    load_estimator,
     model_dir,
     plain_values,
     save_estimator,
@@ -61,6 +59,20 @@ def folds(task, target):
             raise data.DataError("every class needs at least 2 rows; some class has only 1")
         return StratifiedKFold(min(5, smallest), shuffle=True, random_state=config.RANDOM_STATE)
     return KFold(min(5, len(target) // 2), shuffle=True, random_state=config.RANDOM_STATE)
+
+
+def numeric_target(target):
+    """A regression target as floats, or a DataError naming a value that is not a number."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(target, errors="coerce")
+    bad = target[numbers.isna()]
+    if len(bad):
+        raise data.DataError(
+            f"task is regression but the target holds {bad.iloc[0]!r}, which is not a "
+            "number: choose task classification, or a target column of numbers"
+        )
+    return numbers.astype(float)
 
 
 def select_features(schema, rows, target):
@@ -118,7 +130,8 @@ def train():
     schema, frame = data.derive_schema(frame)
     rows = data.clean_rows(frame, schema)
     if config.TASK == "regression":
-        target = target.astype(float)
+        target = numeric_target(target)
+    folds(config.TASK, target)  # refuses a class too small to split, before the split does
     stratify = target if config.TASK == "classification" else None
     train_rows, test_rows, y_train, y_test = train_test_split(
         rows, target, test_size=0.2, random_state=config.RANDOM_STATE, stratify=stratify
@@ -172,39 +185,49 @@ def try_onnx(pipeline, schema, matrix):
 
 
 def import_existing():
-    """Bring a model trained in a notebook: schema from feature_names_in_ and the sample."""
-    path = config.PROJECT_ROOT / config.NOTEBOOK_MODEL_FILE
-    fmt = "joblib" if path.suffix == ".joblib" else "pickle"
-    try:
-        estimator = load_estimator(path, fmt)
-    except ModelError as error:
-        raise ModelError(
-            f"cannot load your notebook's model {config.NOTEBOOK_MODEL_FILE} ({error}). "
-            "It must be unpicklable outside the notebook: functions or classes it uses must "
-            "come from an installed module, not from a notebook cell"
-        ) from None
+    """Bring a model trained in a notebook (see notebook.py): the files in data/notebook/."""
+    from . import notebook
+
+    paths = notebook_files()
     frame, target, digest = data.load_frame()
-    columns = [str(c) for c in getattr(estimator, "feature_names_in_", frame.columns)]
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise data.DataError(f"the model needs columns that data/sample.csv lacks: {missing}")
-    frame = frame[columns]
-    schema, renamed = data.derive_schema(frame, words_as_booleans=False)
-    rows = data.clean_rows(renamed, schema)
-    expected = getattr(estimator, "n_features_in_", len(columns))
-    if expected != len(columns):
-        raise data.DataError(f"the model expects {expected} inputs, the sample has {len(columns)}")
-    metadata = describe(schema, estimator, digest, len(rows), {}, {})
-    if hasattr(estimator, "feature_names_in_"):
-        metadata["input_columns"] = columns
-    if target is not None:
-        if config.TASK == "regression":
-            target = target.astype(float)
-        predicted = estimator.predict(Model(estimator, metadata).inputs(rows))
+    if target is not None and config.TASK == "regression":
+        target = numeric_target(target)
+    try:
+        imported = notebook.import_model(paths, frame, target, config.TASK)
+    except (ModelError, data.DataError):
+        raise
+    except Exception as error:  # a shape nobody foresaw: one line, not a traceback
+        raise ModelError(
+            f"could not import {', '.join(p.name for p in paths)} "
+            f"({type(error).__name__}: {str(error)[:300]}); see docs: Bring your notebook model"
+        ) from error
+    for note in imported.notes:
+        print(note)
+    metadata = describe(imported.schema, imported.pipeline, digest, len(imported.rows), {}, {})
+    metadata["estimator"] = f"{imported.shape} (from the notebook)"
+    metadata["input_columns"] = imported.columns
+    metadata["input_dtypes"] = imported.dtypes
+    metadata["notebook"] = {"files": [p.name for p in paths], "steps": imported.shape}
+    metadata["versions"].update(notebook.library_versions(paths))
+    if imported.target is not None:
+        model = Model(imported.pipeline, metadata)
+        predicted = [r["prediction"] for r in model.predict_clean(imported.rows)]
         # The sample may hold the rows the model was fitted on: not a held-out score.
-        metadata["metrics"]["sample"] = score(config.TASK, target, predicted)
-        target = list(target)
-    return estimator, metadata, rows, target, None
+        metadata["metrics"]["sample"] = score(config.TASK, imported.target, predicted)
+    return imported.pipeline, metadata, imported.rows, imported.target, None
+
+
+def notebook_files():
+    """The notebook's model files: everything in data/notebook/ (or the one file that
+    projects made before version 0.3 kept as data/notebook_model.*)."""
+    folder = config.PROJECT_ROOT / config.NOTEBOOK_DIR
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    paths = paths or sorted(config.PROJECT_ROOT.glob("data/notebook_model.*"))
+    if not paths:
+        raise ModelError(
+            f"no model file in {config.NOTEBOOK_DIR}/: copy the file(s) your notebook saved there"
+        )
+    return paths
 
 
 def template_version():
@@ -218,7 +241,8 @@ def template_version():
 
 
 def describe(schema, estimator, digest, n_rows, cv_metrics, holdout):
-    classes = plain_values(estimator.classes_) if is_classifier(estimator) else None
+    classifier = config.TASK == "classification" and hasattr(estimator, "classes_")
+    classes = plain_values(estimator.classes_) if classifier else None
     label = data.target_label()
     return {
         "metadata_version": METADATA_VERSION,
