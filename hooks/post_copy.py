@@ -291,9 +291,27 @@ def bootstrap(answers, project):
         run("create .venv", [python, "-m", "venv", ".venv"], project)
         install = [str(venv_python), "-m", "pip", "install", "--quiet"]
     run("install", [*install, "-r", "requirements.txt", "-e", ".[dev]"], project)
+    pin_what_was_installed(project, venv_python)
     run("train", [str(venv_python), "-m", f"{answers['package_name']}.train"], project)
     run("test", [str(venv_python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
     git_init(answers, project)
+
+
+def pin_what_was_installed(project, venv_python):
+    """A library added without a version (not installed where copier runs) gets the
+    version that was just installed, so requirements.txt stays exact."""
+    path = project / "requirements.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    loose = [line for line in lines if line and not line.startswith("#") and "==" not in line]
+    if not loose:
+        return
+    script = "import sys, importlib.metadata as m; print(*(m.version(n) for n in sys.argv[1:]))"
+    found = subprocess.run(
+        [str(venv_python), "-c", script, *loose], capture_output=True, text=True, check=True
+    )
+    versions = dict(zip(loose, found.stdout.split(), strict=True))
+    pinned = [f"{line}=={versions[line]}" if line in versions else line for line in lines]
+    path.write_text("\n".join(pinned) + "\n", encoding="utf-8")
 
 
 def git_init(answers, project):

@@ -280,3 +280,12 @@ def test_a_file_is_read_by_its_content_not_its_name(tmp_path):
     assert model_files.read_facts(tmp_path / "model.joblib").format == "pickle"
     with pytest.raises(model_files.ModelFileError, match="CSV"):
         model_files.read_facts(tmp_path / "model.bin")
+
+
+def test_a_library_added_without_a_version_is_pinned_after_the_install(tmp_path):
+    from importlib.metadata import version
+
+    (tmp_path / "requirements.txt").write_text("# pins\nnumpy==2.4.6\npytest\n")
+    hook().pin_what_was_installed(tmp_path, sys.executable)
+    lines = (tmp_path / "requirements.txt").read_text().splitlines()
+    assert lines == ["# pins", "numpy==2.4.6", f"pytest=={version('pytest')}"]
