@@ -176,6 +176,8 @@ def pin_notebook_libraries(project, facts, python_version):
     pinned = {line.split("==")[0].lower() for line in lines if "==" in line}
     modules = {m for f in facts for m in f.third_party}
     modules |= {"skops" for f in facts if f.format == "skops"}  # skops files need skops to load
+    if any(f.format == "onnx" for f in facts):
+        modules |= {"onnx", "onnxruntime"}
     for module in sorted(modules):
         package = model_files.PACKAGES.get(module)
         if package is None:

@@ -730,6 +730,39 @@ def cloudpickle_lambda(folder):
 
 
 @shape
+def onnx_classifier(folder):
+    """skl2onnx.to_onnx of a StandardScaler + LogisticRegression fitted on wine as a numpy
+    array, written to model.onnx; the notebook predicts with onnxruntime."""
+    import onnxruntime
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    df = sklearn_frame("wine", target="cultivar")
+    df.to_csv(folder / "sample.csv", index=False)
+    X, y = df.drop(columns="cultivar"), df["cultivar"]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(X.to_numpy(dtype=np.float32), y)
+    onx = to_onnx(model, X.to_numpy(dtype=np.float32)[:1], target_opset=18)
+    (folder / "model.onnx").write_bytes(onx.SerializeToString())
+
+    rows, truth = pick_rows(df, list(X.columns), "cultivar")
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"))
+    matrix = frame_as_read(rows, folder / "sample.csv").to_numpy(dtype=np.float32)
+    labels, probabilities = session.run(None, {session.get_inputs()[0].name: matrix})
+    classes = sorted(probabilities[0])
+    return serve(
+        answers("model.onnx", "cultivar"),
+        rows,
+        truth,
+        labels,
+        [[row[c] for c in classes] for row in probabilities],
+        classes,
+    )
+
+
+@shape
 def skops_pipeline(folder):
     """Pipeline(StandardScaler, LogisticRegression) on breast_cancer, skops.io.dump to
     model.skops."""

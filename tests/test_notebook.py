@@ -94,6 +94,7 @@ def test_a_notebook_model_serves_its_own_predictions_or_is_refused(tmp_path, ren
     meta = check_project(project)
     assert meta["task"] == check["answers"]["task"]
     library = {"xgb": "xgboost", "lgbm": "lightgbm", "cloudpickle": "cloudpickle"}
+    library |= {"onnx": "onnxruntime", "skops": "skops"}
     needed = next((lib for prefix, lib in library.items() if name.startswith(prefix)), None)
     if needed:  # the library the pickle needs is pinned, at the version installed here
         requirements = (project / "requirements.txt").read_text()
@@ -120,8 +121,10 @@ def test_a_notebook_model_serves_its_own_predictions_or_is_refused(tmp_path, ren
         assert same(float(line) if task == "regression" else line, expected, task, 1e-6)
         if check["probabilities"]:
             row_check = {**check, "probabilities_row": check["probabilities"][i]}
-            check_probabilities(alone["probabilities"], row_check, 1e-9)
-            check_probabilities(batch["probabilities"], row_check, 1e-9)
+            # ONNX Runtime computes in 32-bit floats: a batch may round in another order.
+            tolerance = 1e-6 if name.startswith("onnx") else 1e-9
+            check_probabilities(alone["probabilities"], row_check, tolerance)
+            check_probabilities(batch["probabilities"], row_check, tolerance)
 
 
 def assert_refused(tmp_path, answers, pattern):
