@@ -460,6 +460,55 @@ def xgb_classifier(folder):
 
 
 @shape
+def xgb_train_booster(folder):
+    """XGBoost course: DictVectorizer + xgb.train(binary:logistic) on a DMatrix with the
+    vectorizer's feature names, pickle.dump((dv, model)) to model.bin; a 0/1 target."""
+    import xgboost as xgb
+
+    df = churn_penguins("adelie")
+    dv = fit_dv(df, "adelie")[0]
+    X = dv.transform(df[CATEGORICAL + NUMERICAL].to_dict(orient="records"))
+    features = list(dv.get_feature_names_out())
+    dtrain = xgb.DMatrix(X, label=df["adelie"], feature_names=features)
+    params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "seed": 1}
+    model = xgb.train(params, dtrain, num_boost_round=20)
+    with open(folder / "model.bin", "wb") as f_out:
+        pickle.dump((dv, model), f_out)
+
+    df.to_csv(folder / "sample.csv", index=False)
+    rows, truth = pick_rows(df, CATEGORICAL + NUMERICAL, "adelie")
+    dicts = [{k: v for k, v in row.items() if v is not None} for row in rows]
+    probability = model.predict(xgb.DMatrix(dv.transform(dicts), feature_names=features))
+    return serve(
+        answers("model.bin", "adelie"),
+        rows,
+        truth,
+        (probability > 0.5).astype(int),
+        np.column_stack([1 - probability, probability]),
+        [0, 1],
+    )
+
+
+@shape
+def lgbm_train_booster(folder):
+    """lightgbm.train(objective regression) on the diabetes DataFrame, the Booster pickled
+    to model.pkl; regression."""
+    import lightgbm as lgb
+
+    df = sklearn_frame("diabetes")
+    df.to_csv(folder / "sample.csv", index=False)
+    X, y = df.drop(columns="target"), df["target"]
+    params = {"objective": "regression", "num_leaves": 15, "verbose": -1, "seed": 1}
+    model = lgb.train(params, lgb.Dataset(X, y), num_boost_round=50)
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, list(X.columns), "target")
+    predictions = model.predict(frame_as_read(rows, folder / "sample.csv"))
+    return serve(answers("model.pkl", "target", task="regression"), rows, truth, predictions)
+
+
+@shape
 def xgb_label_encoder(folder):
     """Pipeline(one-hot island, XGBClassifier) on species coded by a LabelEncoder:
     pickle.dump((pipeline, le))."""
