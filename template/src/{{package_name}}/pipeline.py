@@ -8,11 +8,12 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier
 
@@ -46,8 +47,24 @@ def make_estimator(model_type, task, random_state):
     return choices[model_type]()
 
 
-def make_pipeline_for(schema, model_type, task, random_state):
-    """Impute gaps, scale numbers where the model needs it, one-hot encode categories."""
+def as_texts(column):
+    """One column of the input matrix -> the list of strings a text vectorizer reads."""
+    return ["" if value is None else str(value) for value in column.ravel()]
+
+
+def make_text_vectorizer(n_rows):
+    """TF-IDF over single words and pairs of words, with a bounded vocabulary."""
+    return TfidfVectorizer(
+        ngram_range=(1, 2),
+        max_features=20_000,
+        min_df=2 if n_rows >= 50 else 1,  # a word must be seen twice, when there is data enough
+        sublinear_tf=True,
+    )
+
+
+def make_pipeline_for(schema, model_type, task, random_state, n_rows=None):
+    """Impute gaps, scale numbers where the model needs it, one-hot encode categories,
+    TF-IDF for each text input."""
     numeric_steps = [SimpleImputer(strategy="median")]
     if model_type in NEEDS_SCALING:
         numeric_steps.append(StandardScaler())
@@ -65,6 +82,10 @@ def make_pipeline_for(schema, model_type, task, random_state):
             OneHotEncoder(handle_unknown="ignore"),
         )
         parts.append(("categories", encode, categories))
+    for i, field in enumerate(schema.fields):
+        if field.kind == "text":
+            words = make_pipeline(FunctionTransformer(as_texts), make_text_vectorizer(n_rows or 0))
+            parts.append((f"text_{field.name}", words, [i]))
     preprocess = ColumnTransformer(parts)
     return Pipeline(
         [("preprocess", preprocess), ("model", make_estimator(model_type, task, random_state))]
