@@ -62,9 +62,10 @@ def test_every_optional_field_may_be_left_empty(model):
 
 
 def same_prediction(one, other):
-    """Classes are equal; numbers are equal within floating-point noise."""
+    """Classes are equal; numbers are equal within the rounding of 32-bit floats, which
+    ONNX Runtime computes in (a batch may add up in another order than one row)."""
     if isinstance(one, float) and isinstance(other, float):
-        return one == pytest.approx(other, rel=1e-9, abs=1e-12)
+        return one == pytest.approx(other, rel=1e-6, abs=1e-9)
     return one == other
 
 
