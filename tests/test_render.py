@@ -36,6 +36,7 @@ CSV_CUSTOMERS = {
     "project_name": "Customers",
 }
 
+
 CLASSIFIERS = [
     "logistic_regression",
     "random_forest",
@@ -77,6 +78,25 @@ MATRIX = {
         "model_format": "skops",
     },
     "csv-customers": CSV_CUSTOMERS,
+    **{
+        f"{task}-{m}-{inference}": {
+            "task": task,
+            "dataset": "iris" if task == "classification" else "diabetes",
+            "model_type": m,
+            "inference": inference,
+            "project_name": f"{m} {task} {inference}",
+        }
+        for m in ("xgboost", "lightgbm")
+        for task in ("classification", "regression")
+        for inference in ("onnx", "sklearn")
+    },
+    "csv-reviews-xgboost": {**CSV_REVIEWS, "model_type": "xgboost", "project_name": "Reviews xgb"},
+    "csv-customers-lightgbm-skops": {
+        **CSV_CUSTOMERS,
+        "model_type": "lightgbm",
+        "model_format": "skops",
+        "project_name": "Customers lgbm",
+    },
     "gunicorn-py313": {"server": "gunicorn", "python_version": "3.13", "project_name": "My-App 2"},
     "sklearn-inference": {"inference": "sklearn", "model_type": "knn", "project_name": "Plain"},
 }
@@ -140,6 +160,9 @@ def test_matrix_renders_train_and_pass_their_tests(render, name):
         assert onnx == {"used": False, "reason": "text inputs are served by scikit-learn"}
     elif name.startswith("csv-"):
         assert onnx == {"used": False, "reason": "category inputs are served by scikit-learn"}
+    elif name == "regression-lightgbm-onnx":
+        # float32 split thresholds: ONNX is checked, refused, and the reason recorded.
+        assert onnx["used"] or onnx["reason"].startswith("ONNX differs from scikit-learn"), onnx
     else:
         assert onnx["used"] and onnx["max_difference"] <= 1e-5, onnx
 
