@@ -84,7 +84,7 @@ MATRIX = {
             "dataset": "iris" if task == "classification" else "diabetes",
             "model_type": m,
             "inference": inference,
-            "project_name": f"{m} {task} {inference}",
+            "project_name": f"{m[:4]} {task[:5]} {inference}",
         }
         for m in ("xgboost", "lightgbm")
         for task in ("classification", "regression")
