@@ -58,6 +58,11 @@ REFUSED = {
         "n_features must be smaller than the 4 inputs",
     ),
     "features not a list": (["features=petal width"], "Give a YAML list of column names"),
+    "column kinds not a mapping": (["column_kinds=[a, b]"], "Give a YAML mapping of column"),
+    "unknown column kind": (
+        ["column_kinds={Name: secret}"],
+        "Name: secret is not a kind; use number, integer",
+    ),
     "bad email": (["author_email=nobody"], "Give an email address"),
     "email that package metadata refuses": (
         ['author_email=o"brien@example.com'],

@@ -21,6 +21,21 @@ CSV_HOUSES = {
     "target_column": "Price (€)",
     "model_type": "ridge",
 }
+CSV_REVIEWS = {
+    "dataset": "csv",
+    "data_path": str(DATA / "reviews.csv"),
+    "target_column": "sentiment",
+    "model_type": "logistic_regression",
+    "project_name": "Reviews",
+}
+CSV_CUSTOMERS = {
+    "dataset": "csv",
+    "data_path": str(DATA / "customers.csv"),
+    "target_column": "churned",
+    "model_type": "random_forest",
+    "project_name": "Customers",
+}
+
 
 CLASSIFIERS = [
     "logistic_regression",
@@ -56,6 +71,32 @@ MATRIX = {
         "n_features": 3,
     },
     "csv-houses": CSV_HOUSES,
+    "csv-reviews": CSV_REVIEWS,
+    "csv-reviews-skops-forest": {
+        **CSV_REVIEWS,
+        "model_type": "random_forest",
+        "model_format": "skops",
+    },
+    "csv-customers": CSV_CUSTOMERS,
+    **{
+        f"{task}-{m}-{inference}": {
+            "task": task,
+            "dataset": "iris" if task == "classification" else "diabetes",
+            "model_type": m,
+            "inference": inference,
+            "project_name": f"{m[:4]} {task[:5]} {inference}",
+        }
+        for m in ("xgboost", "lightgbm")
+        for task in ("classification", "regression")
+        for inference in ("onnx", "sklearn")
+    },
+    "csv-reviews-xgboost": {**CSV_REVIEWS, "model_type": "xgboost", "project_name": "Reviews xgb"},
+    "csv-customers-lightgbm-skops": {
+        **CSV_CUSTOMERS,
+        "model_type": "lightgbm",
+        "model_format": "skops",
+        "project_name": "Customers lgbm",
+    },
     "gunicorn-py313": {"server": "gunicorn", "python_version": "3.13", "project_name": "My-App 2"},
     "sklearn-inference": {"inference": "sklearn", "model_type": "knn", "project_name": "Plain"},
 }
@@ -115,8 +156,13 @@ def test_matrix_renders_train_and_pass_their_tests(render, name):
     onnx = meta.get("onnx")
     if answers.get("inference") == "sklearn" or answers.get("model_source") == "existing":
         assert onnx is None
+    elif name.startswith("csv-reviews"):
+        assert onnx == {"used": False, "reason": "text inputs are served by scikit-learn"}
     elif name.startswith("csv-"):
         assert onnx == {"used": False, "reason": "category inputs are served by scikit-learn"}
+    elif name == "regression-lightgbm-onnx":
+        # float32 split thresholds: ONNX is checked, refused, and the reason recorded.
+        assert onnx["used"] or onnx["reason"].startswith("ONNX differs from scikit-learn"), onnx
     else:
         assert onnx["used"] and onnx["max_difference"] <= 1e-5, onnx
 
@@ -191,3 +237,80 @@ def test_a_notebook_model_with_a_sample_without_target(render, notebook_model):
     meta = check_project(render(answers))
     assert "sample" not in meta["metrics"]
     assert meta["target"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def test_text_column_is_a_text_field_read_by_tf_idf(render):
+    project = render(CSV_REVIEWS)
+    meta = json.loads((project / "models" / "model.json").read_text())
+    fields = {f["name"]: f for f in meta["schema"]}
+    assert fields["review"]["kind"] == "text"
+    assert fields["review"]["default"] is None and fields["review"]["categories"] is None
+    assert fields["channel"]["categories"] == ["app", "phone", "web"]
+    assert fields["stars_given_before"]["kind"] == "integer"
+    assert "text_review" in meta["estimator"] or "preprocess" in meta["estimator"]
+    assert meta["metrics"]["holdout"]["accuracy"] > 0.8
+    out = run([sys.executable, "-m", "reviews.train"], project).stdout
+    assert re.search(r"Review\s+text: free text", out)
+
+
+def test_identifiers_are_left_out_and_dates_become_numbers(render):
+    project = render(CSV_CUSTOMERS)
+    meta = json.loads((project / "models" / "model.json").read_text())
+    assert [f["name"] for f in meta["schema"]] == [
+        "signup_date_year",
+        "signup_date_month",
+        "signup_date_day_of_week",
+        "plan",
+        "monthly_spend",
+    ]
+    kinds = {c["column"]: c["kind"] for c in meta["columns"]}
+    assert kinds == {
+        "Customer ID": "identifier",
+        "E-mail": "identifier",
+        "Name": "identifier",
+        "Signup date": "date",
+        "Plan": "category",
+        "Monthly spend": "number",
+    }
+    months = next(f for f in meta["schema"] if f["name"] == "signup_date_month")
+    assert (months["kind"], months["minimum"], months["maximum"]) == ("integer", 1, 12)
+    out = run([sys.executable, "-m", "customers.train"], project).stdout
+    assert "E-mail         left out: looks like e-mail addresses" in out
+    assert "COLUMN_KINDS['E-mail'] = \"category\"" in out
+
+
+LEAK_PROBE = """
+import json, sys
+from customers.app import create_app
+client = create_app().test_client()
+pages = {}
+for path in ["/", "/model", "/model.json", "/api", "/openapi.json", "/batch/example.csv"]:
+    response = client.get(path)
+    pages[path] = [response.status_code, response.get_data(as_text=True)]
+print(json.dumps(pages))
+"""
+
+
+def test_no_identifier_value_is_published(render):
+    """No id, e-mail or name from the data in model.json, any page, OpenAPI or the
+    example CSV. (tests/data/reference.json holds the project's own test rows: inputs
+    only, so no identifier is in it either; it stays out of the image.)"""
+    import csv
+
+    project = render(CSV_CUSTOMERS)
+    with open(DATA / "customers.csv", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    secrets = {row[c] for row in rows for c in ("E-mail", "Name")}
+    secrets |= {row["Customer ID"] for row in rows if len(row["Customer ID"]) >= 4}
+    secrets |= {row["Signup date"] for row in rows}
+    pages = json.loads(run([sys.executable, "-c", LEAK_PROBE], project).stdout)
+    published = {path: text for path, (status, text) in pages.items() if status == 200}
+    assert {"/", "/api", "/openapi.json", "/batch/example.csv"} <= set(published), pages.keys()
+    published["models/model.json"] = (project / "models" / "model.json").read_text()
+    published["tests/data/reference.json"] = (
+        project / "tests" / "data" / "reference.json"
+    ).read_text()
+    for where, text in published.items():
+        # Whole words only: an id such as 1000 is inside 0.31000000000000005.
+        leaked = sorted(v for v in secrets if re.search(rf"(?<![\w.]){re.escape(v)}(?![\w])", text))
+        assert not leaked, f"{where} shows {leaked[:5]}"

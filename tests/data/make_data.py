@@ -2,6 +2,8 @@
 
 birds.csv: classification with categories, booleans, gaps and awkward column names.
 houses.csv: regression with the same kinds of trouble.
+reviews.csv: sentiment from free text, with a category and a number beside it.
+customers.csv: an id, an e-mail and a name (identifiers: never published), a date, churn.
 """
 
 import csv
@@ -75,6 +77,54 @@ def houses(rng):
     return header, rows
 
 
+def reviews(rng):
+    good = ["great", "lovely", "excellent", "friendly", "fast", "tasty", "clean", "perfect"]
+    bad = ["awful", "slow", "rude", "cold", "dirty", "broken", "bland", "late"]
+    things = ["the food", "the staff", "our room", "the delivery", "the coffee", "the service"]
+    fillers = ["really", "quite", "very", "so", "honestly", "a bit"]
+    header = ["Review", "Channel", "Stars given before", "sentiment"]
+    rows = []
+    for index in range(240):
+        positive = index % 2 == 0
+        words = good if positive else bad
+        sentences = [
+            f"{rng.choice(things).capitalize()} was {rng.choice(fillers)} {rng.choice(words)}"
+            for _ in range(rng.randint(1, 3))
+        ]
+        if rng.random() < 0.2:  # some noise: a word from the other side
+            sentences.append(
+                f"but {rng.choice(things)} was {rng.choice(bad if positive else good)}"
+            )
+        text = ", ".join(sentences) + rng.choice([".", "!", "..."])
+        stars = max(1, min(5, round(rng.gauss(4 if positive else 2, 1))))
+        rows.append(
+            [
+                text,
+                rng.choice(["web", "app", "phone"]),
+                stars,
+                "positive" if positive else "negative",
+            ]
+        )
+    return header, rows
+
+
+def customers(rng):
+    first = ["Ana", "Ben", "Chloé", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea"]
+    last = ["Ng", "Smith", "Okafor", "Berg", "Rossi", "Kim", "Dubois", "Silva", "Novak", "Sato"]
+    header = ["Customer ID", "E-mail", "Name", "Signup date", "Plan", "Monthly spend", "churned"]
+    rows = []
+    for index in range(300):
+        plan = rng.choice(["basic", "plus", "pro"])
+        spend = round(rng.uniform(5, 120), 2)
+        year, month, day = rng.randint(2019, 2024), rng.randint(1, 12), rng.randint(1, 28)
+        churn = (spend < 30) + (plan == "basic") + (year >= 2023) + rng.random() > 1.6
+        name = f"{rng.choice(first)} {rng.choice(last)}"
+        email = f"{name.split()[0].lower()}.{name.split()[1].lower()}{index}@example.org"
+        date = f"{year}-{month:02d}-{day:02d}"
+        rows.append([1000 + index, email, name, date, plan, spend, "yes" if churn else "no"])
+    return header, rows
+
+
 def write(name, header, rows):
     with open(HERE / name, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
@@ -85,3 +135,5 @@ def write(name, header, rows):
 if __name__ == "__main__":
     write("birds.csv", *birds(random.Random(1)))
     write("houses.csv", *houses(random.Random(2)))
+    write("reviews.csv", *reviews(random.Random(3)))
+    write("customers.csv", *customers(random.Random(4)))

@@ -4,7 +4,7 @@ import hashlib
 
 import pandas as pd
 
-from . import config
+from . import columns, config
 from .schema import TRUE_WORDS, Schema, derive_field, safe_names
 
 BUNDLED = {
@@ -94,6 +94,26 @@ def derive_schema(frame, words_as_booleans=True):
         for name, label in zip(names, frame.columns, strict=True)
     ]
     return Schema(fields), frame.set_axis(names, axis=1)
+
+
+def derive_training_schema(frame, overrides=None):
+    """-> (Schema, frame renamed to safe names, decisions): each column's kind decided
+    from its values (columns.py), identifiers left out, dates made into numbers."""
+    try:
+        inputs, decisions, kinds = columns.expand(frame, overrides)
+    except ValueError as error:  # a kind COLUMN_KINDS does not know
+        raise DataError(str(error)) from None
+    if inputs.columns.empty:
+        raise DataError(
+            "every input column was left out (see the list above): "
+            "set COLUMN_KINDS in config.py to use some of them"
+        )
+    names = safe_names(inputs.columns)
+    fields = [
+        columns.make_field(name, str(label), inputs[label], kinds[label])
+        for name, label in zip(names, inputs.columns, strict=True)
+    ]
+    return Schema(fields), inputs.set_axis(names, axis=1), decisions
 
 
 def clean_rows(frame, schema):

@@ -18,6 +18,13 @@ def convert(estimator, n_inputs, classification):
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
+    register_boosters()
+    if hasattr(estimator, "steps") and hasattr(estimator.steps[-1][1], "encoder_"):
+        # EncodedLabels (pipeline.py): convert the booster inside; its class numbers are
+        # the positions of the real labels, in the order the probabilities come in.
+        from sklearn.pipeline import Pipeline
+
+        estimator = Pipeline([*estimator.steps[:-1], ("model", estimator.steps[-1][1].estimator_)])
     final_step = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     # Plain probability arrays, not one dictionary per row.
     options = {id(final_step): {"zipmap": False}} if classification else None
@@ -25,9 +32,64 @@ def convert(estimator, n_inputs, classification):
         estimator,
         initial_types=[("X", FloatTensorType([None, n_inputs]))],
         options=options,
-        target_opset=18,
+        # onnxmltools writes XGBoost and LightGBM trees in version 3 of the ML operators.
+        target_opset={"": 18, "ai.onnx.ml": 3} if _is_booster(final_step) else 18,
     )
     return onnx.SerializeToString()
+
+
+def _is_booster(estimator):
+    return type(estimator).__module__.split(".")[0] in ("xgboost", "lightgbm")
+
+
+def register_boosters():
+    """Teach skl2onnx XGBoost's and LightGBM's models (onnxmltools converts them)."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    classifier_options = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
+    try:
+        from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+        from xgboost import XGBClassifier, XGBRegressor
+    except ImportError:
+        pass
+    else:
+        update_registered_converter(
+            XGBClassifier,
+            "XGBoostXGBClassifier",
+            calculate_linear_classifier_output_shapes,
+            convert_xgboost,
+            options=classifier_options,
+        )
+        update_registered_converter(
+            XGBRegressor,
+            "XGBoostXGBRegressor",
+            calculate_linear_regressor_output_shapes,
+            convert_xgboost,
+        )
+    try:
+        from lightgbm import LGBMClassifier, LGBMRegressor
+        from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    except ImportError:
+        pass
+    else:
+        update_registered_converter(
+            LGBMClassifier,
+            "LightGbmLGBMClassifier",
+            calculate_linear_classifier_output_shapes,
+            convert_lightgbm,
+            options=classifier_options,
+        )
+        update_registered_converter(
+            LGBMRegressor,
+            "LightGbmLGBMRegressor",
+            calculate_linear_regressor_output_shapes,
+            convert_lightgbm,
+            options={"split": None},
+        )
 
 
 class OnnxPredictor:

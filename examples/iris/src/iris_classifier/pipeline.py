@@ -1,5 +1,6 @@
 """The scikit-learn pipeline for each model type: preprocessing that fits the schema."""
 
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
@@ -8,11 +9,17 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    LabelEncoder,
+    OneHotEncoder,
+    StandardScaler,
+)
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier
 
@@ -40,14 +47,78 @@ def make_estimator(model_type, task, random_state):
             else SVR()
         ),
         "knn": KNeighborsClassifier if classification else KNeighborsRegressor,
+        "xgboost": lambda: make_xgboost(classification, random_state),
+        "lightgbm": lambda: make_lightgbm(classification, random_state),
     }
     if model_type not in choices:
         raise ValueError(f"unknown model type {model_type!r}; choose one of {sorted(choices)}")
     return choices[model_type]()
 
 
-def make_pipeline_for(schema, model_type, task, random_state):
-    """Impute gaps, scale numbers where the model needs it, one-hot encode categories."""
+def as_texts(column):
+    """One column of the input matrix -> the list of strings a text vectorizer reads."""
+    return ["" if value is None else str(value) for value in column.ravel()]
+
+
+def make_text_vectorizer(n_rows):
+    """TF-IDF over single words and pairs of words, with a bounded vocabulary."""
+    return TfidfVectorizer(
+        ngram_range=(1, 2),
+        max_features=20_000,
+        min_df=2 if n_rows >= 50 else 1,  # a word must be seen twice, when there is data enough
+        sublinear_tf=True,
+    )
+
+
+def make_xgboost(classification, random_state):
+    """XGBoost (imported only when chosen: it is installed only then)."""
+    from xgboost import XGBClassifier, XGBRegressor
+
+    settings = {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1}
+    if classification:
+        # XGBoost only takes the classes as numbers 0, 1, 2...: EncodedLabels translates.
+        return EncodedLabels(XGBClassifier(**settings, random_state=random_state))
+    return XGBRegressor(**settings, random_state=random_state)
+
+
+def make_lightgbm(classification, random_state):
+    """LightGBM (imported only when chosen: it is installed only then)."""
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    model = LGBMClassifier if classification else LGBMRegressor
+    # verbose=-1: no line per tree; min_child_samples=5 lets small tables still split.
+    return model(
+        n_estimators=200,
+        learning_rate=0.1,
+        min_child_samples=5,
+        random_state=random_state,
+        verbose=-1,
+    )
+
+
+class EncodedLabels(ClassifierMixin, BaseEstimator):
+    """A classifier that wants classes 0, 1, 2... (XGBoost) trained on any labels: they
+    are encoded for fitting and predictions decoded, so classes_ holds the real labels."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X, y):
+        self.encoder_ = LabelEncoder().fit(y)
+        self.classes_ = self.encoder_.classes_
+        self.estimator_ = clone(self.estimator).fit(X, self.encoder_.transform(y))
+        return self
+
+    def predict(self, X):
+        return self.encoder_.inverse_transform(self.estimator_.predict(X))
+
+    def predict_proba(self, X):
+        return self.estimator_.predict_proba(X)
+
+
+def make_pipeline_for(schema, model_type, task, random_state, n_rows=None):
+    """Impute gaps, scale numbers where the model needs it, one-hot encode categories,
+    TF-IDF for each text input."""
     numeric_steps = [SimpleImputer(strategy="median")]
     if model_type in NEEDS_SCALING:
         numeric_steps.append(StandardScaler())
@@ -65,6 +136,10 @@ def make_pipeline_for(schema, model_type, task, random_state):
             OneHotEncoder(handle_unknown="ignore"),
         )
         parts.append(("categories", encode, categories))
+    for i, field in enumerate(schema.fields):
+        if field.kind == "text":
+            words = make_pipeline(FunctionTransformer(as_texts), make_text_vectorizer(n_rows or 0))
+            parts.append((f"text_{field.name}", words, [i]))
     preprocess = ColumnTransformer(parts)
     return Pipeline(
         [("preprocess", preprocess), ("model", make_estimator(model_type, task, random_state))]

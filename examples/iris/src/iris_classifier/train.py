@@ -13,7 +13,7 @@ from sklearn.feature_selection import SequentialFeatureSelector
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold, cross_validate, train_test_split
 
-from . import config, data, onnx_model
+from . import columns, config, data, onnx_model
 from .model import (
     METADATA_VERSION,
     Model,
@@ -81,6 +81,11 @@ def select_features(schema, rows, target):
         raise data.DataError(
             'FEATURE_SELECTION = "sequential" needs N_FEATURES, the number of inputs to keep'
         )
+    if any(field.kind == "text" for field in schema.fields):
+        raise data.DataError(
+            'FEATURE_SELECTION = "sequential" cannot rank text inputs: set it to "none", '
+            "or list the inputs to use in FEATURES"
+        )
     if len(schema.fields) <= config.N_FEATURES:
         raise data.DataError(
             f"N_FEATURES={config.N_FEATURES} but there are only {len(schema.fields)} inputs"
@@ -127,7 +132,9 @@ def train():
     if target is None:
         raise data.DataError("set TARGET_COLUMN in config.py: the column to predict")
     frame = data.choose_columns(frame, config.FEATURES)
-    schema, frame = data.derive_schema(frame)
+    schema, frame, decisions = data.derive_training_schema(frame, config.COLUMN_KINDS)
+    print("Columns (set COLUMN_KINDS in config.py to change what a column is):")
+    print("\n".join(columns.report(decisions)))
     rows = data.clean_rows(frame, schema)
     if config.TASK == "regression":
         target = numeric_target(target)
@@ -143,7 +150,9 @@ def train():
             [{name: row[name] for name in schema.names} for row in part]
             for part in (train_rows, test_rows)
         )
-    pipeline = make_pipeline_for(schema, config.MODEL_TYPE, config.TASK, config.RANDOM_STATE)
+    pipeline = make_pipeline_for(
+        schema, config.MODEL_TYPE, config.TASK, config.RANDOM_STATE, n_rows=len(train_rows)
+    )
     X_train, X_test = schema.to_matrix(train_rows), schema.to_matrix(test_rows)
     cv = cross_validate(
         pipeline, X_train, y_train, cv=folds(config.TASK, y_train), scoring=SCORERS[config.TASK]
@@ -156,6 +165,7 @@ def train():
     pipeline.fit(X_train, y_train)
     holdout = score(config.TASK, y_test, pipeline.predict(X_test))
     metadata = describe(schema, pipeline, digest, len(rows), cv_metrics, holdout)
+    metadata["columns"] = [decision.to_dict() for decision in decisions]
     onnx_bytes = None
     if config.INFERENCE == "onnx":
         onnx_bytes, metadata["onnx"] = try_onnx(pipeline, schema, np.vstack([X_test, X_train]))
@@ -164,6 +174,9 @@ def train():
 
 def try_onnx(pipeline, schema, matrix):
     """-> (ONNX bytes or None, what was found): ONNX is kept only if it agrees."""
+    if any(field.kind == "text" for field in schema.fields):
+        # skl2onnx's tokenizer does not split words exactly as scikit-learn's does.
+        return None, {"used": False, "reason": "text inputs are served by scikit-learn"}
     if not schema.all_numeric:
         return None, {"used": False, "reason": "category inputs are served by scikit-learn"}
     classification = config.TASK == "classification"
@@ -309,6 +322,9 @@ def model_card(metadata):
                 else f"{value:.3f}"
             )
             lines.append(f"  {kind:<18} {name:<9} {shown}")
+    left_out = [c for c in metadata.get("columns", []) if c["kind"] == "identifier"]
+    if left_out:
+        lines.append("  left out  " + ", ".join(c["column"] for c in left_out)[:110])
     lines.append("  inputs")
     for field in metadata["schema"]:
         detail = ", ".join(field["categories"]) if field["categories"] else field["kind"]

@@ -1,0 +1,165 @@
+"""Decide what each training column is, from its values, and say why.
+
+Every column becomes one of these kinds:
+
+- number, integer, boolean: read as they are;
+- category: a few distinct values, offered as a list in the form;
+- text: free text (long, many distinct values, words with spaces), read by TF-IDF;
+- date: a column of dates, used as three numbers (year, month, day of week);
+- identifier: unique or nearly unique values (ids, e-mails, names, dates as codes).
+  An identifier is LEFT OUT: it cannot help a model predict new rows, and its values
+  must not be published on the form or in the API.
+
+COLUMN_KINDS in config.py overrides the decision for a column; then run `make train`.
+The reasons never quote a value from the data: they are printed and saved in model.json.
+"""
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .schema import Field, derive_field
+
+KINDS = ("number", "integer", "boolean", "category", "text", "date", "identifier")
+MAX_CATEGORIES = 50  # more distinct values than this, and a column is not a category
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key|code)([^a-z]|$)|_id$|id$", re.IGNORECASE)
+DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$")
+DATE_PARTS = {"year": "year", "month": "month", "day of week": "dayofweek"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    column: str  # the original column name
+    kind: str  # one of KINDS
+    reason: str  # why, in words, without quoting any value
+
+    def to_dict(self):
+        return {"column": self.column, "kind": self.kind, "reason": self.reason}
+
+
+def decide(series, overrides=None):
+    """One column of training data -> Decision (COLUMN_KINDS wins over the data)."""
+    column = str(series.name)
+    wanted = (overrides or {}).get(column)
+    if wanted is not None:
+        if wanted not in KINDS:
+            raise ValueError(
+                f"COLUMN_KINDS[{column!r}] = {wanted!r}: use one of {', '.join(KINDS)}"
+            )
+        return Decision(column, wanted, "set in COLUMN_KINDS (config.py)")
+    present = series.dropna()
+    n, distinct = len(present), present.nunique()
+    if n == 0:
+        return Decision(column, "identifier", "no values at all")
+    if distinct == 2 and _two_valued_boolean(present):
+        return Decision(column, "boolean", "two values, yes/no or 0/1")
+    if present.dtype.kind == "b":
+        return Decision(column, "boolean", "true/false values")
+    if present.dtype.kind in "iuf":
+        whole = bool((present == present.round()).all())
+        if whole and n >= 20 and distinct == n and (ID_NAME.search(column) or _counts_up(present)):
+            return Decision(column, "identifier", f"{n} different whole numbers, one per row")
+        if whole:
+            return Decision(column, "integer", "whole numbers")
+        return Decision(column, "number", "numbers")
+    text = present.astype(str).str.strip()
+    if text.str.match(EMAIL).mean() > 0.5:
+        return Decision(column, "identifier", "looks like e-mail addresses")
+    if text.str.match(DATE_LIKE).mean() > 0.9 and _parse_dates(text).notna().mean() > 0.9:
+        return Decision(column, "date", "dates: used as year, month and day of week")
+    words = text.str.split().str.len()
+    if distinct > 0.5 * n and (words.mean() >= 4 or text.str.len().mean() >= 30):
+        return Decision(column, "text", f"free text, {words.mean():.0f} words a row on average")
+    if n >= 20 and distinct >= 0.9 * n:
+        return Decision(column, "identifier", f"{distinct} different values in {n} rows")
+    if distinct > MAX_CATEGORIES:
+        return Decision(
+            column, "identifier", f"{distinct} different values: too many for a category"
+        )
+    return Decision(column, "category", f"{distinct} different values")
+
+
+def _two_valued_boolean(present):
+    words = set(present.astype(str).str.strip().str.lower())
+    pairs = ({"0", "1"}, {"0.0", "1.0"}, {"true", "false"}, {"yes", "no"})
+    return any(words == pair for pair in pairs)
+
+
+def _counts_up(values):
+    """1, 2, 3... or any steadily increasing sequence: a row number."""
+    return bool(values.is_monotonic_increasing)
+
+
+def _parse_dates(text):
+    return pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
+
+
+def how_to_include(decision):
+    """The line a user reads when a column is left out."""
+    return (
+        f"left out: {decision.reason}. To use it, set COLUMN_KINDS[{decision.column!r}] "
+        '= "category" (or "text") in config.py, then run `make train`.'
+    )
+
+
+def expand(frame, overrides=None):
+    """-> (frame of model inputs, decisions, kinds by input column): identifiers dropped,
+    dates made into numbers, overridden columns converted to their kind."""
+    decisions = [decide(frame[column].rename(column), overrides) for column in frame.columns]
+    columns, kinds = {}, {}
+    for decision, column in zip(decisions, frame.columns, strict=True):
+        series = frame[column]
+        if decision.kind == "identifier":
+            continue
+        if decision.kind == "date":
+            dates = _parse_dates(series.astype("string").str.strip())
+            for part, attribute in DATE_PARTS.items():
+                columns[f"{column} ({part})"] = getattr(dates.dt, attribute).astype("Float64")
+                kinds[f"{column} ({part})"] = "integer"
+            continue
+        if decision.kind in ("category", "text") and series.dtype.kind in "iufb":
+            series = series.astype("string").astype(object).where(series.notna(), None)
+        elif decision.kind in ("number", "integer") and series.dtype.kind not in "iuf":
+            series = pd.to_numeric(series, errors="coerce")
+        if decision.kind == "integer":
+            series = series.round()
+        columns[column], kinds[column] = series, decision.kind
+    return pd.DataFrame(columns, index=frame.index), decisions, kinds
+
+
+def make_field(name, label, series, kind):
+    """A schema Field of the decided kind."""
+    if kind == "text":
+        # No default and no list of values: text from the data is never published.
+        return Field(name, label, "text", bool(series.notna().all()))
+    field = derive_field(name, label, series, words_as_booleans=kind != "category")
+    if kind in ("number", "integer") and field.kind not in ("number", "integer"):
+        present = series.dropna().astype(float)  # a 0/1 column that COLUMN_KINDS calls a number
+        cast = int if kind == "integer" else float
+        return Field(
+            name,
+            label,
+            kind,
+            field.required,
+            cast(present.min()),
+            cast(present.max()),
+            cast(present.median()),
+        )
+    return field
+
+
+def report(decisions):
+    """Lines saying what each column became and why (printed by `make train`)."""
+    lines = []
+    width = max((len(d.column) for d in decisions), default=0)
+    for decision in decisions:
+        if decision.kind == "identifier":
+            detail = how_to_include(decision)
+        elif decision.kind == "date":
+            detail = f"date -> {', '.join(f'{decision.column} ({p})' for p in DATE_PARTS)}"
+        else:
+            detail = f"{decision.kind}: {decision.reason}"
+        lines.append(f"  {decision.column:<{width}}  {detail}")
+    return lines
