@@ -187,6 +187,8 @@ def pin_notebook_libraries(project, facts, python_version):
             version = installed_version(package)
             lines.append(f"{package}=={version}" if version else package)
             pinned.add(package.lower())
+    if "lightgbm" in modules:
+        add_openmp_to_dockerfile(project)
     versions = sorted({f.sklearn_version for f in facts if f.sklearn_version})
     if len(versions) > 1:
         raise AnswerError(
@@ -196,6 +198,26 @@ def pin_notebook_libraries(project, facts, python_version):
     if versions:
         lines = pin_scikit_learn(project, lines, versions[0], python_version)
     requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+OPENMP_LAYER = """# LightGBM needs the GNU OpenMP runtime (libgomp), which the slim image leaves out.
+RUN apt-get update \\
+    && apt-get install -y --no-install-recommends libgomp1 \\
+    && rm -rf /var/lib/apt/lists/*
+"""
+
+
+def add_openmp_to_dockerfile(project):
+    """A LightGBM model needs libgomp in the image, as a trained LightGBM model gets."""
+    dockerfile = project / "Dockerfile"
+    if not dockerfile.exists():
+        return
+    text = dockerfile.read_text(encoding="utf-8")
+    if "libgomp1" not in text:
+        text = text.replace(
+            "COPY requirements.txt ./", OPENMP_LAYER + "COPY requirements.txt ./", 1
+        )
+        dockerfile.write_text(text, encoding="utf-8")
 
 
 # The oldest scikit-learn this template's code and pinned numpy/pandas work with.
