@@ -200,7 +200,7 @@ def pin_notebook_libraries(project, facts, python_version):
     requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-OPENMP_LAYER = """# LightGBM needs the GNU OpenMP runtime (libgomp), which the slim image leaves out.
+OPENMP_LAYER = """# LightGBM needs the GNU OpenMP runtime (libgomp); the slim image lacks it.
 RUN apt-get update \\
     && apt-get install -y --no-install-recommends libgomp1 \\
     && rm -rf /var/lib/apt/lists/*

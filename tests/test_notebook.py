@@ -292,3 +292,14 @@ def test_a_library_added_without_a_version_is_pinned_after_the_install(tmp_path)
     hook().pin_what_was_installed(tmp_path, sys.executable)
     lines = (tmp_path / "requirements.txt").read_text().splitlines()
     assert lines == ["# pins", "numpy==2.4.6", f"pytest=={version('pytest')}"]
+
+
+def test_a_lightgbm_model_gets_openmp_in_its_image(tmp_path):
+    post_copy = hook()
+    facts = post_copy.template_module("model_files").FileFacts
+    project = fake_project(tmp_path)
+    (project / "Dockerfile").write_text("FROM python\nCOPY requirements.txt ./\nRUN pip\n")
+    found = facts(tmp_path / "m.pkl", "pickle", {"lightgbm", "numpy"}, None)
+    post_copy.pin_notebook_libraries(project, [found], "3.11")
+    dockerfile = (project / "Dockerfile").read_text()
+    assert dockerfile.index("libgomp1") < dockerfile.index("COPY requirements.txt")
