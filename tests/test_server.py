@@ -245,6 +245,16 @@ def test_non_finite_numbers_are_refused(server, literal):
     }
 
 
+@pytest.mark.parametrize("literal", [str(2**1024 - 1), "1.7e308", "3.5e38", "-1e39"])
+def test_numbers_beyond_the_limit_are_refused(server, literal):
+    """Once a 500 (2**1024 - 1), or NaN probabilities with a confident class from ONNX."""
+    reply = server.post_json(json.dumps(GOOD).replace("5.1", literal))
+    assert reply.status == 400
+    assert reply.json() == {
+        "errors": {"sepal_length_cm": "expected a number from -1e+38 to 1e+38, got one too large"}
+    }
+
+
 def test_empty_missing_and_unknown_fields(server):
     empty = server.post_json({})
     assert (empty.status, empty.json()) == (400, {"errors": dict.fromkeys(FIELDS, "required")})

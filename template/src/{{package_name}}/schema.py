@@ -15,6 +15,10 @@ FALSE_WORDS = frozenset({"false", "no", "n", "0", "off", "f"})
 MISSING_WORDS = frozenset({"", "na", "nan", "null", "none", "n/a"})
 TEXT_MAX_LENGTH = 10_000  # characters in one text field: a long review, not a book
 TEXT_EXAMPLE = "Type your text here."  # the form's starting text; never a training value
+# The largest size a number may have, either side of 0. ONNX Runtime computes in 32-bit
+# floats, which end at about 3.4e38; no measurement comes near it.
+NUMBER_LIMIT = 1e38
+TOO_LARGE = f"expected a number from {-NUMBER_LIMIT:g} to {NUMBER_LIMIT:g}, got one too large"
 
 
 @dataclass(frozen=True)
@@ -126,10 +130,8 @@ class Schema:
         properties = {}
         for field in self.fields:
             spec = {"title": field.label}
-            if field.kind == "number":
-                spec["type"] = "number"
-            elif field.kind == "integer":
-                spec["type"] = "integer"
+            if field.kind in ("number", "integer"):
+                spec.update(type=field.kind, minimum=-NUMBER_LIMIT, maximum=NUMBER_LIMIT)
             elif field.kind == "boolean":
                 spec["type"] = "boolean"
             elif field.kind == "text":
@@ -175,10 +177,10 @@ def _check_json_value(field, value):
     if kind in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None, f"expected a number, got {_describe(value)}"
-        if isinstance(value, int) and value.bit_length() > 1024:  # math.isfinite would overflow
-            return None, "expected a finite number, got one too large to use"
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return None, "expected a finite number, got NaN or infinity"
+        if abs(value) > NUMBER_LIMIT:  # exact for a huge int too: it is not turned into a float
+            return None, TOO_LARGE
         if kind == "integer" and value != int(value):
             return None, f"expected a whole number, got {value!r}"
         return (int(value) if kind == "integer" else float(value)), None
@@ -229,6 +231,8 @@ def parse_text(field, text):
         number = float(text)
     except ValueError:
         return None, f"expected a number, got {text!r}"
+    if math.isinf(number) and "inf" not in text.lower():
+        return None, TOO_LARGE  # digits enough to overflow a float, not the word "inf"
     if field.kind == "integer" and number.is_integer() and math.isfinite(number):
         return int(number), None
     return number, None
