@@ -8,6 +8,7 @@ answers it really gives.
 import csv
 import io
 import json
+import math
 import select
 import signal
 import socket
@@ -245,6 +246,15 @@ def test_non_finite_numbers_are_refused(server, literal):
     }
 
 
+def strict_json(reply):
+    """The body as JSON; NaN or Infinity in it fails the test, as it fails a JSON client."""
+
+    def refuse(name):
+        raise AssertionError(f"{name} in the answer: {reply.text[:200]}")
+
+    return json.loads(reply.body, parse_constant=refuse)
+
+
 @pytest.mark.parametrize("literal", [str(2**1024 - 1), "1.7e308", "3.5e38", "-1e39"])
 def test_numbers_beyond_the_limit_are_refused(server, literal):
     """Once a 500 (2**1024 - 1), or NaN probabilities with a confident class from ONNX."""
@@ -253,6 +263,17 @@ def test_numbers_beyond_the_limit_are_refused(server, literal):
     assert reply.json() == {
         "errors": {"sepal_length_cm": "expected a number from -1e+38 to 1e+38, got one too large"}
     }
+
+
+def test_numbers_at_the_limit_never_give_nan(server, openapi):
+    for sign in (1, -1):
+        for changed in ([FIELDS[0]], FIELDS):
+            reply = server.post_json({**GOOD, **dict.fromkeys(changed, sign * 1e38)})
+            body = strict_json(reply)
+            assert reply.status in (200, 422), body
+            response_schema(openapi, "/predict", "post", reply.status).validate(body)
+            if reply.status == 200:
+                assert all(math.isfinite(p) for p in body["probabilities"].values())
 
 
 def test_empty_missing_and_unknown_fields(server):

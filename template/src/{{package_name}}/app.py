@@ -12,6 +12,7 @@ import json
 import shlex
 
 from flask import Flask, Response, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 from werkzeug.utils import secure_filename
 
@@ -30,11 +31,22 @@ HTML_HEADERS = {
 }
 
 
+class StrictJSONProvider(DefaultJSONProvider):
+    """JSON answers never hold NaN or Infinity: they are not JSON, and clients choke on them.
+
+    The model refuses such answers first (model.refuse_non_finite); this is the last guard.
+    """
+
+    def dumps(self, obj, **kwargs):
+        return super().dumps(obj, allow_nan=False, **kwargs)
+
+
 def create_app(model=None):
     """The Flask app; loads models/ unless a model is given (tests pass their own)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.from_env().max_content_length
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
+    app.json = StrictJSONProvider(app)
     app.json.sort_keys = False  # keep fields and classes in the model's order
     app.jinja_env.globals["project_name"] = config.PROJECT_NAME
     app.after_request(add_safety_headers)
@@ -59,11 +71,12 @@ def add_routes(app, model):
     example_row = schema.defaults()
     example_answer = api.predict_json(model, example_row)
     example_csv = batch.example_csv(schema, blank_form)
-    openapi_json = json.dumps(openapi.document(model, example_row, example_answer, example_csv))
-    card_json = json.dumps(model.metadata)
+    document = openapi.document(model, example_row, example_answer, example_csv)
+    openapi_json = json.dumps(document, allow_nan=False)
+    card_json = json.dumps(model.metadata, allow_nan=False)
     api_examples = {
-        "body": shlex.quote(json.dumps(example_row)),  # quoted for a shell
-        "answer": json.dumps(example_answer, indent=2),
+        "body": shlex.quote(json.dumps(example_row, allow_nan=False)),  # quoted for a shell
+        "answer": json.dumps(example_answer, indent=2, allow_nan=False),
     }
     labels = {field.name: field.label for field in schema.fields}
     page = {"controls": controls, "labels": labels}

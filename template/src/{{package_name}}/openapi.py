@@ -17,7 +17,11 @@ def json_body(schema, description, example=None):
 def prediction_schema(model):
     """One prediction: the shape of each answer of POST /predict."""
     if model.task == "regression":
-        prediction = {"type": "number", "title": model.metadata["target"]["label"]}
+        prediction = {
+            "type": "number",
+            "title": model.metadata["target"]["label"],
+            "description": "Always a finite number: a row the model answers with NaN gets 422.",
+        }
     else:
         prediction = {"enum": list(model.classes), "title": model.metadata["target"]["label"]}
     properties = {"prediction": prediction}
@@ -26,7 +30,10 @@ def prediction_schema(model):
         probability = {"type": "number", "minimum": 0, "maximum": 1}
         properties["probabilities"] = {
             "type": "object",
-            "description": "The probability of each class; they add up to 1.",
+            "description": (
+                "The probability of each class; they add up to 1. Never NaN: a row the "
+                "model answers with NaN gets 422."
+            ),
             "properties": {name: probability for name in names},
             "required": names,
             "additionalProperties": False,
@@ -98,6 +105,11 @@ def document(model, example_row, example_answer, example_csv):
             "400": error,
             "413": error,
             "415": error,
+            "422": json_body(
+                ref("Error"),
+                "The rows fit the schema but the model cannot score them (it computed NaN "
+                "or infinity, for example); the message names the rows.",
+            ),
         },
     }
     status = {
