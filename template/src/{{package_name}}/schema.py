@@ -4,6 +4,7 @@ The form, the request validation, the OpenAPI document and the docs are all gene
 from the fields here, so a feature name is never typed anywhere else.
 """
 
+import itertools
 import math
 import re
 import unicodedata
@@ -19,6 +20,8 @@ TEXT_EXAMPLE = "Type your text here."  # the form's starting text; never a train
 # floats, which end at about 3.4e38; no measurement comes near it.
 NUMBER_LIMIT = 1e38
 TOO_LARGE = f"expected a number from {-NUMBER_LIMIT:g} to {NUMBER_LIMIT:g}, got one too large"
+MAX_ERRORS = 20  # messages in one answer: enough to fix a batch, never a million echoed back
+SHOWN_LENGTH = 40  # characters of a client's value (or field name) repeated in a message
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,6 @@ class Schema:
         if not isinstance(row, dict):
             return None, {"_row": "expected an object of field: value pairs"}, []
         values, errors, warnings = {}, {}, []
-        for name in row.keys() - self.by_name.keys():
-            errors[str(name)] = "unknown field; expected one of: " + ", ".join(self.names)
         for field in self.fields:
             value, error = _check_json_value(field, row.get(name := field.name))
             if error:
@@ -96,7 +97,25 @@ class Schema:
                 warning = range_warning(field, value)
                 if warning:
                     warnings.append(warning)
+        errors.update(self.unknown_fields(row))
         return values, errors, warnings
+
+    def unknown_fields(self, row):
+        """-> {name: message} for the fields of row that the schema lacks, MAX_ERRORS at most.
+
+        A body may hold half a million unknown keys: the first ones are named, the rest
+        only counted, so the answer stays small and the check stops early.
+        """
+        unknown = len(row) - sum(name in row for name in self.names)
+        if not unknown:
+            return {}
+        message = "unknown field; expected one of: " + _listed(self.names)
+        named = unknown if unknown <= MAX_ERRORS else MAX_ERRORS - 1
+        names = (name for name in row if name not in self.by_name)
+        errors = {_cut(str(name)): message for name in itertools.islice(names, named)}
+        if named < unknown:
+            errors["_row"] = f"{unknown:,} unknown fields; the first {named} are named"
+        return errors
 
     def validate_text(self, row):
         """Check one row of strings (a web form or a CSV line); same result as validate."""
@@ -193,8 +212,8 @@ def _check_json_value(field, value):
     if value not in field.categories:
         hint = next((c for c in field.categories if c.casefold() == value.casefold()), None)
         if hint is not None:
-            return None, f"unknown category {value!r}: did you mean {hint!r}? (case matters)"
-        return None, f"unknown category {value!r}; expected one of {_choices(field)}"
+            return None, f"unknown category {shown(value)}: did you mean {hint!r}? (case matters)"
+        return None, f"unknown category {shown(value)}; expected one of {_choices(field)}"
     return value, None
 
 
@@ -226,11 +245,11 @@ def parse_text(field, text):
             return True, None
         if word in FALSE_WORDS:
             return False, None
-        return None, f"expected yes or no, got {text!r}"
+        return None, f"expected yes or no, got {shown(text)}"
     try:
         number = float(text)
     except ValueError:
-        return None, f"expected a number, got {text!r}"
+        return None, f"expected a number, got {shown(text)}"
     if math.isinf(number) and "inf" not in text.lower():
         return None, TOO_LARGE  # digits enough to overflow a float, not the word "inf"
     if field.kind == "integer" and number.is_integer() and math.isfinite(number):
@@ -251,20 +270,35 @@ def range_warning(field, value):
 
 def _describe(value):
     if isinstance(value, str):
-        return f"the text {value[:40]!r}"
+        return f"the text {shown(value)}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "an object"
-    return repr(value)
+    return shown(value)
+
+
+def shown(value):
+    """A client's value as a message repeats it: quoted, cut to about SHOWN_LENGTH characters."""
+    if isinstance(value, str) and len(value) > SHOWN_LENGTH:
+        return f"{value[:SHOWN_LENGTH]!r}... ({len(value):,} characters)"
+    return _cut(repr(value))
+
+
+def _cut(text):
+    return text if len(text) <= SHOWN_LENGTH else text[:SHOWN_LENGTH] + "..."
+
+
+def _listed(items, limit=12):
+    """The first items, then how many more: "a, b, c and 9 more"."""
+    more = len(items) - limit
+    return ", ".join(items[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
 def _choices(field):
-    shown = ", ".join(repr(c) for c in field.categories[:12])
-    more = len(field.categories) - 12
-    return shown + (f" and {more} more" if more > 0 else "")
+    return _listed([repr(c) for c in field.categories])
 
 
 def _number_text(value):
