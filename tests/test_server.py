@@ -276,6 +276,14 @@ def test_numbers_at_the_limit_never_give_nan(server, openapi):
                 assert all(math.isfinite(p) for p in body["probabilities"].values())
 
 
+def test_a_key_given_twice_is_refused(server):
+    reply = server.post_json('{"sepal_length_cm": 1, ' + json.dumps(GOOD)[1:])
+    assert reply.status == 400
+    assert reply.json() == {
+        "error": "invalid JSON: the key 'sepal_length_cm' is given twice in one object"
+    }
+
+
 def test_half_a_million_unknown_keys_get_a_small_answer(server):
     """A 4.8 MB body of unknown keys once got a 48-56 MB answer after 3 s of CPU."""
     keys = {f"k{n}": 0 for n in range(400_000)}
@@ -462,3 +470,16 @@ def test_a_server_started_twice_on_one_port_says_so(render, tmp_path):
         )
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{first.port}:")
+
+
+def test_a_huge_number_or_a_repeated_key_in_a_categorical_row(birds):
+    row = birds.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]
+    good = row["content"]["application/json"]["examples"]["one"]["value"]
+    number = next(name for name, value in good.items() if isinstance(value, float))
+    huge = birds.post_json({**good, number: 1.7e308})
+    assert huge.status == 400 and "too large" in huge.json()["errors"][number]
+    at_limit = birds.post_json({**good, number: 1e38})
+    assert at_limit.status in (200, 422)
+    strict_json(at_limit)
+    twice = birds.post_json('{"island": "Dream", ' + json.dumps(good)[1:])
+    assert twice.status == 400 and "'island' is given twice" in twice.json()["error"]
