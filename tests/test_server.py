@@ -296,6 +296,23 @@ def test_half_a_million_unknown_keys_get_a_small_answer(server):
     assert time.monotonic() - started < 10
 
 
+def test_cr_lf_in_a_path_or_a_field_name_cannot_forge_a_log_line(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            b"GET /x%0d%0aforged-line-6c1e%0a HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        while sock.recv(65536):
+            pass
+    server.post_json({**GOOD, "y\r\nforged-line-6c1e": 1})
+    time.sleep(0.5)
+    lines = [line for line in server.log().splitlines() if "forged-line-6c1e" in line]
+    assert len(lines) == 2
+    assert all(" INFO " in line for line in lines), "each is one whole line of the log"
+    assert "GET /x\\r\\nforged-line-6c1e\\n -> 404" in lines[0]
+    assert "y\\r\\nforged-line-6c1e: unknown field" in lines[1]
+
+
 def test_empty_missing_and_unknown_fields(server):
     empty = server.post_json({})
     assert (empty.status, empty.json()) == (400, {"errors": dict.fromkeys(FIELDS, "required")})

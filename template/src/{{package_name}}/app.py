@@ -9,6 +9,7 @@ GET  /health, /ready    the process is alive; the model is loaded
 """
 
 import json
+import re
 import shlex
 
 from flask import Flask, Response, render_template, request
@@ -29,6 +30,8 @@ HTML_HEADERS = {
     ),
     "Referrer-Policy": "same-origin",
 }
+# CR, LF and the other control characters (and Unicode's line separators): logged escaped.
+UNSAFE_IN_LOGS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -48,6 +51,8 @@ def create_app(model=None):
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     app.json = StrictJSONProvider(app)
     app.json.sort_keys = False  # keep fields and classes in the model's order
+    if escape_control_characters not in app.logger.filters:
+        app.logger.addFilter(escape_control_characters)
     app.jinja_env.globals["project_name"] = config.PROJECT_NAME
     app.after_request(add_safety_headers)
     add_error_handlers(app)
@@ -212,7 +217,20 @@ def error_response(status, message):
 
 
 def log_client_error(app, status, message):
-    app.logger.info("%s %s -> %d %s", request.method, request.path, status, message[:300])
+    path = request.path[:200]
+    app.logger.info("%s %s -> %d %s", request.method, path, status, message[:300])
+
+
+def escape_control_characters(record):
+    """Logging filter: a client's CR/LF (in a path, a field name, a value) is logged as \\r\\n.
+
+    Without it a request could write a line into the log that looks like the server's own.
+    A traceback keeps its lines: it is added after this, from record.exc_info.
+    """
+    message = record.getMessage()
+    record.msg = UNSAFE_IN_LOGS.sub(lambda found: ascii(found.group())[1:-1], message)
+    record.args = ()
+    return True
 
 
 def add_error_handlers(app):
