@@ -10,6 +10,7 @@ import io
 import json
 import math
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -422,6 +423,23 @@ def test_without_a_model_the_server_stops_with_one_line(render, tmp_path, kind):
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"error: {tmp_path}/model.json not found: train the model with `make train`"
+    )
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_a_damaged_model_json_stops_the_server_with_one_line(render, tmp_path, kind):
+    project = render(SERVERS[kind])
+    models = tmp_path / "models"
+    shutil.copytree(project / "models", models)
+    metadata = json.loads((models / "model.json").read_text())
+    (models / "model.json").write_text(json.dumps({**metadata, "schema": 3}))
+    env = {**project_env(project), "MODEL_DIR": str(models), "PORT": "1"}
+    result = subprocess.run(
+        serve_command(project), cwd=project, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {models}/model.json is damaged: 'schema' must be a list; retrain with `make train`"
     )
 
 

@@ -8,7 +8,7 @@ import itertools
 import math
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 KINDS = ("number", "integer", "category", "boolean", "text")
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "t"})
@@ -43,10 +43,33 @@ class Field:
 
     @classmethod
     def from_dict(cls, data):
+        """A field as models/model.json holds it; raises ValueError saying what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object, got {_describe(data)}")
+        known = {item.name for item in fields(cls)}
+        for key in ("name", "label", "kind"):
+            if not isinstance(data.get(key), str):
+                raise ValueError(f"{key!r} must be text")
+        if data.keys() - known:
+            raise ValueError(f"unknown keys {sorted(data.keys() - known)}")
+        if data["kind"] not in KINDS:
+            raise ValueError(f"kind {data['kind']!r} is not one of {', '.join(KINDS)}")
+        for key in ("minimum", "maximum"):
+            if isinstance(data.get(key), bool) or not isinstance(data.get(key), int | float | None):
+                raise ValueError(f"{key!r} must be a number")
         data = dict(data)
-        if data.get("categories") is not None:
-            data["categories"] = tuple(data["categories"])
-        return cls(**data)
+        categories = data.get("categories")
+        if data["kind"] == "category":
+            if not isinstance(categories, list) or not categories:
+                raise ValueError("a category field needs a list of categories")
+            if not all(isinstance(category, str) for category in categories):
+                raise ValueError("categories must be text")
+        if categories is not None:
+            data["categories"] = tuple(categories)
+        field = cls(**data)
+        if field.default is not None and _check_json_value(field, field.default)[1]:
+            raise ValueError(f"the default {shown(field.default)} is not a valid value")
+        return field
 
     @property
     def step(self):
@@ -70,7 +93,16 @@ class Schema:
 
     @classmethod
     def from_list(cls, items):
-        return cls(Field.from_dict(item) for item in items)
+        """The schema as models/model.json holds it; raises ValueError saying what is wrong."""
+        if not isinstance(items, list) or not items:
+            raise ValueError("the schema must be a list of one or more fields")
+        fields_read = []
+        for position, item in enumerate(items, start=1):
+            try:
+                fields_read.append(Field.from_dict(item))
+            except ValueError as error:
+                raise ValueError(f"field {position}: {error}") from None
+        return cls(fields_read)
 
     def to_list(self):
         return [field.to_dict() for field in self.fields]
