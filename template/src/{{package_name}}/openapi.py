@@ -51,6 +51,13 @@ def prediction_schema(model):
     }
 
 
+# A header line, then at least one line with a value: an empty CSV gets 400.
+CSV_BODY = {
+    "type": "string",
+    "description": "A header line naming the fields, then one line of values per row.",
+    "pattern": "^[^\\n]*\\S[^\\n]*\\r?\\n[\\s\\S]*\\S",
+}
+
 ERROR_SCHEMA = {
     "type": "object",
     "description": 'Either {"errors": {field: message}} or {"error": message}.',
@@ -88,7 +95,7 @@ def document(model, example_row, example_answer, example_csv):
                         "several": {"summary": "A list of rows", "value": [example_row] * 2},
                     },
                 },
-                "text/csv": {"schema": {"type": "string"}, "example": example_csv},
+                "text/csv": {"schema": CSV_BODY, "example": example_csv},
             },
         },
         "responses": {
