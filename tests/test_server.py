@@ -8,7 +8,9 @@ answers it really gives.
 import csv
 import io
 import json
+import math
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -245,6 +247,73 @@ def test_non_finite_numbers_are_refused(server, literal):
     }
 
 
+def strict_json(reply):
+    """The body as JSON; NaN or Infinity in it fails the test, as it fails a JSON client."""
+
+    def refuse(name):
+        raise AssertionError(f"{name} in the answer: {reply.text[:200]}")
+
+    return json.loads(reply.body, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("literal", [str(2**1024 - 1), "1.7e308", "3.5e38", "-1e39"])
+def test_numbers_beyond_the_limit_are_refused(server, literal):
+    """Once a 500 (2**1024 - 1), or NaN probabilities with a confident class from ONNX."""
+    reply = server.post_json(json.dumps(GOOD).replace("5.1", literal))
+    assert reply.status == 400
+    assert reply.json() == {
+        "errors": {"sepal_length_cm": "expected a number from -1e+38 to 1e+38, got one too large"}
+    }
+
+
+def test_numbers_at_the_limit_never_give_nan(server, openapi):
+    for sign in (1, -1):
+        for changed in ([FIELDS[0]], FIELDS):
+            reply = server.post_json({**GOOD, **dict.fromkeys(changed, sign * 1e38)})
+            body = strict_json(reply)
+            assert reply.status in (200, 422), body
+            response_schema(openapi, "/predict", "post", reply.status).validate(body)
+            if reply.status == 200:
+                assert all(math.isfinite(p) for p in body["probabilities"].values())
+
+
+def test_a_key_given_twice_is_refused(server):
+    reply = server.post_json('{"sepal_length_cm": 1, ' + json.dumps(GOOD)[1:])
+    assert reply.status == 400
+    assert reply.json() == {
+        "error": "invalid JSON: the key 'sepal_length_cm' is given twice in one object"
+    }
+
+
+def test_half_a_million_unknown_keys_get_a_small_answer(server):
+    """A 4.8 MB body of unknown keys once got a 48-56 MB answer after 3 s of CPU."""
+    keys = {f"k{n}": 0 for n in range(400_000)}
+    body = json.dumps({**GOOD, **keys}, separators=(",", ":"))
+    started = time.monotonic()
+    reply = server.post_json(body)
+    assert reply.status == 400
+    assert len(reply.body) < 10_000
+    assert reply.json()["errors"]["_row"] == "400,000 unknown fields; the first 19 are named"
+    assert time.monotonic() - started < 10
+
+
+def test_cr_lf_in_a_path_or_a_field_name_cannot_forge_a_log_line(server):
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(
+            b"GET /x%0d%0aforged-line-6c1e%0a HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        while sock.recv(65536):
+            pass
+    server.post_json({**GOOD, "y\r\nforged-line-6c1e": 1})
+    time.sleep(0.5)
+    lines = [line for line in server.log().splitlines() if "forged-line-6c1e" in line]
+    assert len(lines) == 2
+    assert all(" INFO " in line for line in lines), "each is one whole line of the log"
+    assert "GET /x\\r\\nforged-line-6c1e\\n -> 404" in lines[0]
+    assert "y\\r\\nforged-line-6c1e: unknown field" in lines[1]
+
+
 def test_empty_missing_and_unknown_fields(server):
     empty = server.post_json({})
     assert (empty.status, empty.json()) == (400, {"errors": dict.fromkeys(FIELDS, "required")})
@@ -357,6 +426,23 @@ def test_without_a_model_the_server_stops_with_one_line(render, tmp_path, kind):
     )
 
 
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_a_damaged_model_json_stops_the_server_with_one_line(render, tmp_path, kind):
+    project = render(SERVERS[kind])
+    models = tmp_path / "models"
+    shutil.copytree(project / "models", models)
+    metadata = json.loads((models / "model.json").read_text())
+    (models / "model.json").write_text(json.dumps({**metadata, "schema": 3}))
+    env = {**project_env(project), "MODEL_DIR": str(models), "PORT": "1"}
+    result = subprocess.run(
+        serve_command(project), cwd=project, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {models}/model.json is damaged: 'schema' must be a list; retrain with `make train`"
+    )
+
+
 def test_a_bad_setting_stops_the_server_with_one_line(render):
     project = render(SERVERS["waitress"])
     env = {**project_env(project), "PORT": "eighty"}
@@ -419,3 +505,16 @@ def test_a_server_started_twice_on_one_port_says_so(render, tmp_path):
         )
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{first.port}:")
+
+
+def test_a_huge_number_or_a_repeated_key_in_a_categorical_row(birds):
+    row = birds.get("/openapi.json").json()["paths"]["/predict"]["post"]["requestBody"]
+    good = row["content"]["application/json"]["examples"]["one"]["value"]
+    number = next(name for name, value in good.items() if isinstance(value, float))
+    huge = birds.post_json({**good, number: 1.7e308})
+    assert huge.status == 400 and "too large" in huge.json()["errors"][number]
+    at_limit = birds.post_json({**good, number: 1e38})
+    assert at_limit.status in (200, 422)
+    strict_json(at_limit)
+    twice = birds.post_json('{"island": "Dream", ' + json.dumps(good)[1:])
+    assert twice.status == 400 and "'island' is given twice" in twice.json()["error"]

@@ -1,5 +1,6 @@
 """Shared fixtures: the trained model, loaded once, and the web app built from it."""
 
+import numpy as np
 import pytest
 
 from iris_classifier.app import create_app
@@ -28,3 +29,33 @@ def client(app):
 def row(model):
     """A valid JSON row: every field at its default value."""
     return model.schema.defaults()
+
+
+class NaNForRow:
+    """Wraps a predictor: it answers NaN for one row (from 0), as an overflowing model does."""
+
+    def __init__(self, predictor, row):
+        self.predictor, self.row = predictor, row
+
+    def predict(self, matrix):
+        return self._spoil(self.predictor.predict(matrix))
+
+    def predict_proba(self, matrix):
+        return self._spoil(self.predictor.predict_proba(matrix))
+
+    def _spoil(self, answers):
+        answers = np.array(answers, dtype=float)
+        answers[self.row] = np.nan
+        return answers
+
+
+@pytest.fixture
+def nan_for_row(model, monkeypatch):
+    """nan_for_row(n): from then on the model answers NaN for row n (counting from 1)."""
+    if model.classes is not None and not model.has_probabilities:
+        pytest.skip("a classifier without probabilities answers with class labels only")
+
+    def install(number):
+        monkeypatch.setattr(model, "predictor", NaNForRow(model.predictor, number - 1))
+
+    return install

@@ -7,12 +7,17 @@ trained on; a test that needs a kind of field the model lacks is skipped.
 import csv
 import io
 import json
+import logging
+import math
+import re
+import time
 
 import pytest
 from markupsafe import escape
 
 from iris_classifier.app import create_app
 from iris_classifier.forms import default_texts
+from iris_classifier.schema import MAX_ERRORS, NUMBER_LIMIT, TOO_LARGE
 from iris_classifier.settings import Settings, SettingsError, from_env
 
 NUMBERS = ("number", "integer")
@@ -31,6 +36,15 @@ def post_json(client, payload):
     body = payload if isinstance(payload, str | bytes) else json.dumps(payload)
     response = client.post("/predict", data=body, content_type="application/json")
     return response.status_code, response.get_json()
+
+
+def strict_json(response):
+    """The body as JSON, refusing NaN and Infinity as every other JSON reader does."""
+
+    def refuse(name):
+        raise AssertionError(f"{name} in a JSON answer: {response.get_data(as_text=True)[:200]}")
+
+    return json.loads(response.get_data(as_text=True), parse_constant=refuse)
 
 
 def to_csv(rows):
@@ -286,6 +300,136 @@ def test_non_finite_numbers_are_refused(client, model, row, literal):
     assert "finite number" in answer["errors"][field.name]
 
 
+HUGE = [str(2**1024 - 1), str(10**308), "1.7e308", "3.5e38", "-1e39", "1e38000"]
+
+
+@pytest.mark.parametrize("literal", HUGE, ids=["2**1024-1", "10**308", *HUGE[2:]])
+def test_numbers_beyond_the_limit_are_refused_in_json_csv_and_the_form(client, model, row, literal):
+    """Too large for a float (2**1024 - 1), or for ONNX's 32-bit floats (3.5e38)."""
+    field = first_field(model, NUMBERS)
+    body = json.dumps({**row, field.name: 0})
+    body = body.replace(f'"{field.name}": 0', f'"{field.name}": {literal}')
+    status, answer = post_json(client, body)
+    assert status == 400
+    if literal == "1e38000":  # Python's json reads it as infinity
+        assert answer["errors"] == {field.name: "expected a finite number, got NaN or infinity"}
+        return
+    assert answer["errors"] == {field.name: TOO_LARGE}
+    texts = {**default_texts(model.schema), field.name: literal}
+    form = client.post("/", data={k: v for k, v in texts.items() if v != "false"})
+    assert form.status_code == 400 and escape(TOO_LARGE) in form.get_data(as_text=True)
+
+
+def test_numbers_at_the_limit_get_a_finite_answer_or_422_never_nan(client, model, row):
+    """Inputs at +-NUMBER_LIMIT, alone and together: the model may overflow, the answer never."""
+    numbers = [field.name for field in model.schema.fields if field.kind in NUMBERS]
+    if not numbers:
+        pytest.skip("the model has no number input")
+    rows = []
+    for sign in (1, -1):
+        rows.append({**row, **dict.fromkeys(numbers, sign * NUMBER_LIMIT)})
+        rows.extend({**row, name: sign * NUMBER_LIMIT} for name in numbers)
+    for one in rows:
+        response = client.post("/predict", json=one)
+        body = strict_json(response)
+        assert response.status_code in (200, 422), body
+        if response.status_code == 422:
+            assert "row 1" in body["error"]
+            continue
+        answers = [body["prediction"], *body.get("probabilities", {}).values()]
+        assert all(math.isfinite(a) for a in answers if isinstance(a, float))
+    response = client.post("/predict", json=rows)
+    assert response.status_code in (200, 422)
+    strict_json(response)
+
+
+def test_a_nan_answer_is_a_422_naming_the_row_never_nan_in_json(client, model, row, nan_for_row):
+    nan_for_row(2)
+    response = client.post("/predict", json=[row, row, row])
+    assert response.status_code == 422
+    assert "NaN or infinity for row 2 (counting from 1)" in strict_json(response)["error"]
+    texts = default_texts(model.schema)
+    body = to_csv([list(texts), *[list(texts.values())] * 3])
+    scored = client.post("/predict", data=body, content_type="text/csv")
+    assert scored.status_code == 422 and "row 2" in strict_json(scored)["error"]
+
+
+def test_the_form_never_shows_a_nan_answer(client, model, nan_for_row):
+    nan_for_row(1)
+    texts = default_texts(model.schema)
+    page = client.post("/", data={k: v for k, v in texts.items() if v != "false"}, headers=BROWSER)
+    assert page.status_code == 422
+    assert "NaN or infinity" in page.get_data(as_text=True)
+
+
+def test_json_answers_never_hold_nan_or_infinity(app):
+    for value in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError):
+            app.json.dumps({"probability": value})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"%s": 1, "%s": 2}',
+        '[{"%s": 1}, {"%s": 1, "%s": 2}]',
+        '{"colour": "red", "colour": "blue", "%s": 1}',
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_it(client, model, body):
+    name = model.schema.fields[0].name
+    status, answer = post_json(client, body.replace("%s", name))
+    key = "colour" if "colour" in body else name
+    assert status == 400
+    assert answer == {"error": f"invalid JSON: the key {key!r} is given twice in one object"}
+
+
+def test_many_unknown_fields_get_a_small_answer_quickly(client, row):
+    """About 4.8 MB of unknown keys (the body limit is 5 MiB): once 48 MB of messages."""
+    body = json.dumps({**row, **{f"k{n}": 0 for n in range(400_000)}}, separators=(",", ":"))
+    started = time.perf_counter()
+    status, answer = post_json(client, body)
+    elapsed = time.perf_counter() - started
+    assert status == 400
+    assert len(answer["errors"]) == MAX_ERRORS
+    named = MAX_ERRORS - 1
+    assert answer["errors"]["_row"] == f"400,000 unknown fields; the first {named} are named"
+    assert len(json.dumps(answer)) < 10_000
+    assert elapsed < 10, "bounded CPU: the check stops after MAX_ERRORS names"
+
+
+def test_a_list_of_rows_with_unknown_fields_gets_a_small_answer(client, row):
+    rows = [{**row, **{f"k{n}": 0 for n in range(50)}} for _ in range(1000)]
+    status, answer = post_json(client, rows)
+    assert status == 400
+    assert len(json.dumps(answer)) < 20_000
+
+
+def test_long_keys_and_values_are_cut_in_the_answer(client, model, row):
+    long = "x" * 1_000_000
+    field = first_field(model, NUMBERS + ("category",))
+    status, answer = post_json(client, {**row, long: 1, field.name: long})
+    assert status == 400
+    assert len(json.dumps(answer)) < 2_000
+    assert "(1,000,000 characters)" in answer["errors"][field.name]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/nothing%0d%0a2030-01-01 00:00:00,000 INFO forged", "/x%0aforged%e2%80%a8forged%1b[31m"],
+)
+def test_control_characters_a_client_sends_are_escaped_in_the_log(client, row, caplog, path):
+    caplog.set_level(logging.INFO)
+    client.get(path)
+    client.post("/predict", json={**row, "a\r\nforged line": 1})
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2
+    for message in messages:
+        assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", message), message
+    assert "\\n" in messages[0] and "a\\r\\nforged line" in messages[1]
+    assert not any(line.startswith(("2030", "forged")) for line in caplog.text.splitlines())
+
+
 def test_a_category_in_the_wrong_case_gets_a_hint(client, model, row):
     field = first_field(model, ("category",))
     changed = [c.swapcase() for c in field.categories if c.swapcase() not in field.categories]
@@ -418,6 +562,19 @@ def test_openapi_describes_the_schema_and_the_routes(client, model):
     example = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
     status, answer = post_json(client, example["examples"]["one"]["value"])
     assert status == 200
+    for name, spec in document["components"]["schemas"]["Row"]["properties"].items():
+        if model.schema.by_name[name].kind in NUMBERS:
+            assert (spec["minimum"], spec["maximum"]) == (-NUMBER_LIMIT, NUMBER_LIMIT)
+    assert "422" in document["paths"]["/predict"]["post"]["responses"]
+
+
+@pytest.mark.parametrize("body", ["", "\n\n", "a,b\n", "a,b\n\n  \n", "\n1,2\n"])
+def test_openapi_says_a_csv_needs_a_row_as_the_service_does(client, body):
+    document = client.get("/openapi.json").get_json()
+    csv_body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["text/csv"]
+    assert re.search(csv_body["schema"]["pattern"], csv_body["example"])
+    assert not re.search(csv_body["schema"]["pattern"], body)
+    assert client.post("/predict", data=body, content_type="text/csv").status_code == 400
 
 
 def test_the_api_page_shows_an_example_request(client):

@@ -6,7 +6,14 @@ import shutil
 import pytest
 
 from iris_classifier import config
-from iris_classifier.model import ModelError, ValidationError, load_model, model_dir
+from iris_classifier.app import create_app
+from iris_classifier.model import (
+    ModelError,
+    PredictionError,
+    ValidationError,
+    load_model,
+    model_dir,
+)
 from iris_classifier.onnx_model import TOLERANCE, difference
 
 REFERENCE = json.loads((config.PROJECT_ROOT / "tests" / "data" / "reference.json").read_text())
@@ -104,6 +111,14 @@ def test_bad_rows_are_refused_with_a_message_per_field(model):
     assert raised.value.errors["row 2: no_such_field"].startswith("unknown field")
 
 
+def test_a_nan_answer_is_refused_naming_its_row(model, nan_for_row):
+    nan_for_row(2)
+    rows = [model.schema.defaults()] * 3
+    with pytest.raises(PredictionError, match=r"NaN or infinity for row 2 \(counting") as raised:
+        model.predict(rows)
+    assert raised.value.rows == [2]
+
+
 def copy_models(tmp_path):
     target = tmp_path / "models"
     shutil.copytree(model_dir(), target)
@@ -166,3 +181,91 @@ def test_a_damaged_onnx_file_stops_with_one_line(tmp_path):
     (directory / "model.onnx").write_bytes(b"\x08garbage")
     with pytest.raises(ModelError, match="model.onnx is corrupt"):
         load_model(directory)
+
+
+def without(key):
+    def change(meta):
+        del meta[key]
+
+    return change
+
+
+def setting(key, value):
+    def change(meta):
+        meta[key] = value
+
+    return change
+
+
+def set_target(**values):
+    def change(meta):
+        meta["target"].update(values)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ('{"schema": 3}', "has layout version 1"),
+        ("[]", "must hold a JSON object"),
+        ('"model"', "must hold a JSON object"),
+        ("{", "is not valid JSON"),
+        ('{"metadata_version": 2}', "'task' is missing"),
+        (without("schema"), "'schema' is missing"),
+        (setting("schema", 3), "'schema' must be a list"),
+        (setting("schema", []), "schema, the schema must be a list of one or more fields"),
+        (setting("schema", [3]), "schema, field 1: expected an object"),
+        (setting("schema", [{"name": "x"}]), "schema, field 1: 'label' must be text"),
+        (without("target"), "'target' is missing"),
+        (setting("target", "species"), "'target' must be an object"),
+        (set_target(label=None), "target must have a label"),
+        (without("model_file"), "'model_file' is missing"),
+        (setting("model_file", 3), "'model_file' must be text"),
+        (setting("model_file", "../model.pkl"), "must be a file name in models/"),
+        (setting("model_format", "zip"), "model_format 'zip' is not pickle, joblib or skops"),
+        (setting("task", "clustering"), "task 'clustering' is not"),
+        (setting("versions", {"scikit-learn": 1.5}), "versions must map each library"),
+        (setting("onnx", {"used": True}), "onnx must be an object naming its file"),
+        (setting("sha256", []), "'sha256' must be an object"),
+        (without("metrics"), "'metrics' is missing"),
+    ],
+)
+def test_a_damaged_model_json_stops_with_one_line_naming_the_file_and_the_fix(
+    tmp_path, change, message
+):
+    directory, meta = copy_models(tmp_path)
+    path = directory / "model.json"
+    if isinstance(change, str):
+        path.write_text(change)
+    else:
+        change(meta)
+        path.write_text(json.dumps(meta))
+    with pytest.raises(ModelError) as raised:
+        load_model(directory)
+    text = str(raised.value)
+    assert "\n" not in text
+    assert text.startswith(str(path)) and text.endswith("`make train`")
+    assert message in text
+
+
+def test_a_class_list_for_the_task_it_has(tmp_path):
+    directory, meta = copy_models(tmp_path)
+    wrong = {"classes": None} if meta["task"] == "classification" else {"classes": ["a"]}
+    meta["target"].update(wrong)
+    (directory / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="classes"):
+        load_model(directory)
+
+
+def test_nan_in_model_json_is_read_as_null(tmp_path):
+    """A metric that could not be computed: the model card stays valid JSON."""
+    directory, meta = copy_models(tmp_path)
+    meta["metrics"]["extra"] = {"score": float("nan")}
+    (directory / "model.json").write_text(json.dumps(meta))
+    loaded = load_model(directory)
+    assert loaded.metadata["metrics"]["extra"] == {"score": None}
+    client = create_app(loaded).test_client()
+    assert client.get("/model").get_json()["metrics"]["extra"] == {"score": None}
+    page = client.get("/model", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "n/a" in page.get_data(as_text=True)

@@ -7,8 +7,11 @@ import pytest
 
 from iris_classifier.forms import default_texts, describe_field, make_controls
 from iris_classifier.schema import (
+    MAX_ERRORS,
+    NUMBER_LIMIT,
     TEXT_EXAMPLE,
     TEXT_MAX_LENGTH,
+    TOO_LARGE,
     Field,
     Schema,
     derive_field,
@@ -85,6 +88,53 @@ def test_each_bad_value_is_named_with_a_clear_message(schema, change, field, mes
     assert message in errors[field]
 
 
+@pytest.mark.parametrize(
+    "number",
+    [2**1024 - 1, 10**400, 1.7e308, 3.5e38, -1e39, NUMBER_LIMIT * 1.000001],
+    ids=["2**1024-1", "10**400", "1.7e308", "3.5e38", "-1e39", "just-over"],
+)
+def test_a_number_beyond_the_limit_is_refused_before_any_arithmetic(schema, number):
+    """2**1024 - 1 is too large for a float; 3.5e38 too large for ONNX's 32-bit floats."""
+    for name in ("size", "count"):
+        _, errors, _ = schema.validate({**GOOD, name: number})
+        assert errors == {name: TOO_LARGE}
+
+
+def test_a_number_at_the_limit_is_accepted(schema):
+    for number in (NUMBER_LIMIT, -NUMBER_LIMIT, 5e-324):
+        values, errors, _ = schema.validate({**GOOD, "size": number})
+        assert errors == {} and values["size"] == number
+
+
+@pytest.mark.parametrize(
+    ("text", "message"), [("1" + "0" * 400, TOO_LARGE), ("-inf", "finite")], ids=["10**400", "-inf"]
+)
+def test_a_typed_number_beyond_the_limit_is_refused(schema, text, message):
+    _, errors, _ = schema.validate_text({"size": text, "count": "3", "shiny": "no"})
+    assert message in errors["size"]
+
+
+def test_many_unknown_fields_give_a_short_answer(schema):
+    row = {**GOOD, **{f"extra_{number}": 1 for number in range(100_000)}}
+    _, errors, _ = schema.validate(row)
+    assert len(errors) == MAX_ERRORS
+    assert list(errors)[:2] == ["extra_0", "extra_1"], "named in the order sent"
+    assert errors["_row"] == f"100,000 unknown fields; the first {MAX_ERRORS - 1} are named"
+    assert len(str(errors)) < 5_000
+
+
+def test_long_names_and_values_are_cut_in_messages(schema):
+    long = "x" * 1_000_000
+    _, errors, _ = schema.validate({**GOOD, long: 1, "colour": long, "size": long})
+    assert len(str(errors)) < 1_000
+    assert "x" * 40 + "..." in errors
+    assert errors["colour"].startswith("unknown category 'xxxx")
+    assert errors["size"].endswith("... (1,000,000 characters)")
+    assert errors["colour"].endswith("... (1,000,000 characters); expected one of 'blue', 'red'")
+    _, errors, _ = schema.validate_text({"size": long, "count": "3", "shiny": long})
+    assert len(str(errors)) < 1_000
+
+
 def test_missing_required_fields_are_all_reported(schema):
     _, errors, _ = schema.validate({})
     assert errors == {"size": "required", "count": "required", "shiny": "required"}
@@ -132,8 +182,35 @@ def test_json_schema_describes_the_same_contract(schema):
     assert spec["properties"]["size"]["title"] == "Size (cm)"
 
 
+def test_json_schema_numbers_have_the_limit(schema):
+    spec = schema.json_schema()["properties"]
+    for name in ("size", "count"):
+        assert (spec[name]["minimum"], spec[name]["maximum"]) == (-NUMBER_LIMIT, NUMBER_LIMIT)
+
+
 def test_the_schema_round_trips_through_json(schema):
     assert Schema.from_list(schema.to_list()).fields == schema.fields
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("not a list", "a list of one or more fields"),
+        ([], "a list of one or more fields"),
+        ([3], "field 1: expected an object, got 3"),
+        ([{"name": "x"}], "field 1: 'label' must be text"),
+        ([{"name": "x", "label": "x", "kind": "colour"}], "kind 'colour' is not one of"),
+        ([{"name": "x", "label": "x", "kind": "number", "size": 3}], "unknown keys ['size']"),
+        ([{"name": "x", "label": "x", "kind": "number", "minimum": "1"}], "'minimum' must be"),
+        ([{"name": "x", "label": "x", "kind": "category"}], "needs a list of categories"),
+        ([{"name": "x", "label": "x", "kind": "category", "categories": [1]}], "must be text"),
+        ([{"name": "x", "label": "x", "kind": "integer", "default": "a"}], "the default 'a'"),
+    ],
+)
+def test_a_damaged_schema_says_what_is_wrong(change, message):
+    with pytest.raises(ValueError) as raised:
+        Schema.from_list(change)
+    assert message in str(raised.value)
 
 
 # --- free text (a review, a message): built here, the project's model may have none ---

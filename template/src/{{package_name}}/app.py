@@ -9,9 +9,11 @@ GET  /health, /ready    the process is alive; the model is loaded
 """
 
 import json
+import re
 import shlex
 
 from flask import Flask, Response, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
 from werkzeug.utils import secure_filename
 
@@ -28,6 +30,18 @@ HTML_HEADERS = {
     ),
     "Referrer-Policy": "same-origin",
 }
+# CR, LF and the other control characters (and Unicode's line separators): logged escaped.
+UNSAFE_IN_LOGS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """JSON answers never hold NaN or Infinity: they are not JSON, and clients choke on them.
+
+    The model refuses such answers first (model.refuse_non_finite); this is the last guard.
+    """
+
+    def dumps(self, obj, **kwargs):
+        return super().dumps(obj, allow_nan=False, **kwargs)
 
 
 def create_app(model=None):
@@ -35,7 +49,10 @@ def create_app(model=None):
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.from_env().max_content_length
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
+    app.json = StrictJSONProvider(app)
     app.json.sort_keys = False  # keep fields and classes in the model's order
+    if escape_control_characters not in app.logger.filters:
+        app.logger.addFilter(escape_control_characters)
     app.jinja_env.globals["project_name"] = config.PROJECT_NAME
     app.after_request(add_safety_headers)
     add_error_handlers(app)
@@ -59,11 +76,12 @@ def add_routes(app, model):
     example_row = schema.defaults()
     example_answer = api.predict_json(model, example_row)
     example_csv = batch.example_csv(schema, blank_form)
-    openapi_json = json.dumps(openapi.document(model, example_row, example_answer, example_csv))
-    card_json = json.dumps(model.metadata)
+    document = openapi.document(model, example_row, example_answer, example_csv)
+    openapi_json = json.dumps(document, allow_nan=False)
+    card_json = json.dumps(model.metadata, allow_nan=False)
     api_examples = {
-        "body": shlex.quote(json.dumps(example_row)),  # quoted for a shell
-        "answer": json.dumps(example_answer, indent=2),
+        "body": shlex.quote(json.dumps(example_row, allow_nan=False)),  # quoted for a shell
+        "answer": json.dumps(example_answer, indent=2, allow_nan=False),
     }
     labels = {field.name: field.label for field in schema.fields}
     page = {"controls": controls, "labels": labels}
@@ -199,7 +217,20 @@ def error_response(status, message):
 
 
 def log_client_error(app, status, message):
-    app.logger.info("%s %s -> %d %s", request.method, request.path, status, message[:300])
+    path = request.path[:200]
+    app.logger.info("%s %s -> %d %s", request.method, path, status, message[:300])
+
+
+def escape_control_characters(record):
+    """Logging filter: a client's CR/LF (in a path, a field name, a value) is logged as \\r\\n.
+
+    Without it a request could write a line into the log that looks like the server's own.
+    A traceback keeps its lines: it is added after this, from record.exc_info.
+    """
+    message = record.getMessage()
+    record.msg = UNSAFE_IN_LOGS.sub(lambda found: ascii(found.group())[1:-1], message)
+    record.args = ()
+    return True
 
 
 def add_error_handlers(app):

@@ -4,10 +4,11 @@ The form, the request validation, the OpenAPI document and the docs are all gene
 from the fields here, so a feature name is never typed anywhere else.
 """
 
+import itertools
 import math
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 KINDS = ("number", "integer", "category", "boolean", "text")
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "t"})
@@ -15,6 +16,16 @@ FALSE_WORDS = frozenset({"false", "no", "n", "0", "off", "f"})
 MISSING_WORDS = frozenset({"", "na", "nan", "null", "none", "n/a"})
 TEXT_MAX_LENGTH = 10_000  # characters in one text field: a long review, not a book
 TEXT_EXAMPLE = "Type your text here."  # the form's starting text; never a training value
+# The largest size a number may have, either side of 0. ONNX Runtime computes in 32-bit
+# floats, which end at about 3.4e38; no measurement comes near it. An exact integer, as
+# the JSON Schema's bound is: the float 1e38 is 99999999999999997748809823456034029568.
+NUMBER_LIMIT = 10**38
+# A whole number stays exact in a float (what models read) up to 2**53, and fits the
+# int64 columns a model brought from a notebook may read.
+INTEGER_LIMIT = 2**53
+LIMITS = {"number": NUMBER_LIMIT, "integer": INTEGER_LIMIT}
+MAX_ERRORS = 20  # messages in one answer: enough to fix a batch, never a million echoed back
+SHOWN_LENGTH = 40  # characters of a client's value (or field name) repeated in a message
 
 
 @dataclass(frozen=True)
@@ -36,10 +47,33 @@ class Field:
 
     @classmethod
     def from_dict(cls, data):
+        """A field as models/model.json holds it; raises ValueError saying what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object, got {_describe(data)}")
+        known = {item.name for item in fields(cls)}
+        for key in ("name", "label", "kind"):
+            if not isinstance(data.get(key), str):
+                raise ValueError(f"{key!r} must be text")
+        if data.keys() - known:
+            raise ValueError(f"unknown keys {sorted(data.keys() - known)}")
+        if data["kind"] not in KINDS:
+            raise ValueError(f"kind {data['kind']!r} is not one of {', '.join(KINDS)}")
+        for key in ("minimum", "maximum"):
+            if isinstance(data.get(key), bool) or not isinstance(data.get(key), int | float | None):
+                raise ValueError(f"{key!r} must be a number")
         data = dict(data)
-        if data.get("categories") is not None:
-            data["categories"] = tuple(data["categories"])
-        return cls(**data)
+        categories = data.get("categories")
+        if data["kind"] == "category":
+            if not isinstance(categories, list) or not categories:
+                raise ValueError("a category field needs a list of categories")
+            if not all(isinstance(category, str) for category in categories):
+                raise ValueError("categories must be text")
+        if categories is not None:
+            data["categories"] = tuple(categories)
+        field = cls(**data)
+        if field.default is not None and _check_json_value(field, field.default)[1]:
+            raise ValueError(f"the default {shown(field.default)} is not a valid value")
+        return field
 
     @property
     def step(self):
@@ -63,7 +97,16 @@ class Schema:
 
     @classmethod
     def from_list(cls, items):
-        return cls(Field.from_dict(item) for item in items)
+        """The schema as models/model.json holds it; raises ValueError saying what is wrong."""
+        if not isinstance(items, list) or not items:
+            raise ValueError("the schema must be a list of one or more fields")
+        fields_read = []
+        for position, item in enumerate(items, start=1):
+            try:
+                fields_read.append(Field.from_dict(item))
+            except ValueError as error:
+                raise ValueError(f"field {position}: {error}") from None
+        return cls(fields_read)
 
     def to_list(self):
         return [field.to_dict() for field in self.fields]
@@ -81,8 +124,6 @@ class Schema:
         if not isinstance(row, dict):
             return None, {"_row": "expected an object of field: value pairs"}, []
         values, errors, warnings = {}, {}, []
-        for name in row.keys() - self.by_name.keys():
-            errors[str(name)] = "unknown field; expected one of: " + ", ".join(self.names)
         for field in self.fields:
             value, error = _check_json_value(field, row.get(name := field.name))
             if error:
@@ -92,7 +133,25 @@ class Schema:
                 warning = range_warning(field, value)
                 if warning:
                     warnings.append(warning)
+        errors.update(self.unknown_fields(row))
         return values, errors, warnings
+
+    def unknown_fields(self, row):
+        """-> {name: message} for the fields of row that the schema lacks, MAX_ERRORS at most.
+
+        A body may hold half a million unknown keys: the first ones are named, the rest
+        only counted, so the answer stays small and the check stops early.
+        """
+        unknown = len(row) - sum(name in row for name in self.names)
+        if not unknown:
+            return {}
+        message = "unknown field; expected one of: " + _listed(self.names)
+        named = unknown if unknown <= MAX_ERRORS else MAX_ERRORS - 1
+        names = (name for name in row if name not in self.by_name)
+        errors = {_cut(str(name)): message for name in itertools.islice(names, named)}
+        if named < unknown:
+            errors["_row"] = f"{unknown:,} unknown fields; the first {named} are named"
+        return errors
 
     def validate_text(self, row):
         """Check one row of strings (a web form or a CSV line); same result as validate."""
@@ -126,10 +185,9 @@ class Schema:
         properties = {}
         for field in self.fields:
             spec = {"title": field.label}
-            if field.kind == "number":
-                spec["type"] = "number"
-            elif field.kind == "integer":
-                spec["type"] = "integer"
+            if field.kind in ("number", "integer"):
+                limit = LIMITS[field.kind]
+                spec.update(type=field.kind, minimum=-limit, maximum=limit)
             elif field.kind == "boolean":
                 spec["type"] = "boolean"
             elif field.kind == "text":
@@ -175,10 +233,10 @@ def _check_json_value(field, value):
     if kind in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return None, f"expected a number, got {_describe(value)}"
-        if isinstance(value, int) and value.bit_length() > 1024:  # math.isfinite would overflow
-            return None, "expected a finite number, got one too large to use"
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return None, "expected a finite number, got NaN or infinity"
+        if abs(value) > LIMITS[kind]:  # exact for a huge int too: it is not turned into a float
+            return None, too_large(kind)
         if kind == "integer" and value != int(value):
             return None, f"expected a whole number, got {value!r}"
         return (int(value) if kind == "integer" else float(value)), None
@@ -191,8 +249,8 @@ def _check_json_value(field, value):
     if value not in field.categories:
         hint = next((c for c in field.categories if c.casefold() == value.casefold()), None)
         if hint is not None:
-            return None, f"unknown category {value!r}: did you mean {hint!r}? (case matters)"
-        return None, f"unknown category {value!r}; expected one of {_choices(field)}"
+            return None, f"unknown category {shown(value)}: did you mean {hint!r}? (case matters)"
+        return None, f"unknown category {shown(value)}; expected one of {_choices(field)}"
     return value, None
 
 
@@ -224,14 +282,24 @@ def parse_text(field, text):
             return True, None
         if word in FALSE_WORDS:
             return False, None
-        return None, f"expected yes or no, got {text!r}"
+        return None, f"expected yes or no, got {shown(text)}"
     try:
         number = float(text)
     except ValueError:
-        return None, f"expected a number, got {text!r}"
+        return None, f"expected a number, got {shown(text)}"
+    if math.isinf(number) and "inf" not in text.lower():
+        return None, too_large(field.kind)  # digits enough to overflow a float, not "inf"
     if field.kind == "integer" and number.is_integer() and math.isfinite(number):
         return int(number), None
     return number, None
+
+
+def too_large(kind):
+    """The message for a number beyond the limit of its kind (LIMITS)."""
+    if kind == "integer":
+        limits = f"{-INTEGER_LIMIT:,} to {INTEGER_LIMIT:,}"
+        return f"expected a whole number from {limits}, got one too large"
+    return f"expected a number from {-NUMBER_LIMIT:g} to {NUMBER_LIMIT:g}, got one too large"
 
 
 def range_warning(field, value):
@@ -247,20 +315,35 @@ def range_warning(field, value):
 
 def _describe(value):
     if isinstance(value, str):
-        return f"the text {value[:40]!r}"
+        return f"the text {shown(value)}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "an object"
-    return repr(value)
+    return shown(value)
+
+
+def shown(value):
+    """A client's value as a message repeats it: quoted, cut to about SHOWN_LENGTH characters."""
+    if isinstance(value, str) and len(value) > SHOWN_LENGTH:
+        return f"{value[:SHOWN_LENGTH]!r}... ({len(value):,} characters)"
+    return _cut(repr(value))
+
+
+def _cut(text):
+    return text if len(text) <= SHOWN_LENGTH else text[:SHOWN_LENGTH] + "..."
+
+
+def _listed(items, limit=12):
+    """The first items, then how many more: "a, b, c and 9 more"."""
+    more = len(items) - limit
+    return ", ".join(items[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
 def _choices(field):
-    shown = ", ".join(repr(c) for c in field.categories[:12])
-    more = len(field.categories) - 12
-    return shown + (f" and {more} more" if more > 0 else "")
+    return _listed([repr(c) for c in field.categories])
 
 
 def _number_text(value):

@@ -9,17 +9,31 @@ import json
 
 from werkzeug.exceptions import BadRequest
 
+from .schema import shown
+
 
 def read_json(body):
     """Request body (bytes) -> the parsed JSON value."""
     if not body.strip():
         raise BadRequest("empty body: send a JSON object of field: value pairs")
     try:
-        return json.loads(body)
+        return json.loads(body, object_pairs_hook=unique_keys)
     except RecursionError:
         raise BadRequest("invalid JSON: nested too deeply") from None
     except ValueError as error:  # also covers bytes that are not UTF-8
         raise BadRequest(f"invalid JSON: {error}") from None
+
+
+def unique_keys(pairs):
+    """json.loads' object_pairs_hook: a key given twice is refused, never silently replaced."""
+    row = dict(pairs)
+    if len(row) < len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise BadRequest(f"invalid JSON: the key {shown(key)} is given twice in one object")
+            seen.add(key)
+    return row
 
 
 def predict_json(model, payload):

@@ -12,10 +12,11 @@ import warnings
 from importlib.metadata import version
 from pathlib import Path
 
-from . import config
-from .schema import Schema
+import numpy as np
 
-MAX_ERRORS = 20  # enough to fix a batch; a million-row mistake should not echo back
+from . import config
+from .schema import MAX_ERRORS, Schema
+
 # The layout of models/model.json; `copier update` migrates older files (see CHANGELOG.md).
 METADATA_VERSION = 2
 
@@ -25,7 +26,14 @@ class ModelError(Exception):
 
 
 class PredictionError(Exception):
-    """Rows that passed the schema's checks, but the model itself could not score them."""
+    """Rows that passed the schema's checks, but the model itself could not score them.
+
+    .rows: the numbers (from 1) of the rows at fault, when the model names them.
+    """
+
+    def __init__(self, message, rows=()):
+        super().__init__(message)
+        self.rows = list(rows)
 
 
 class ValidationError(Exception):
@@ -204,15 +212,19 @@ class Model:
     def predict_matrix(self, inputs):
         """-> (predictions as a list, class probabilities as an array or None)."""
         try:
-            if not self.has_probabilities:
-                return plain_values(self.predictor.predict(inputs)), None
-            probabilities = self.predictor.predict_proba(inputs)
+            if self.has_probabilities:
+                answers = self.predictor.predict_proba(inputs)
+            else:
+                answers = self.predictor.predict(inputs)
         except (ValueError, TypeError, KeyError, IndexError) as error:
             # A model brought from a notebook may refuse a value its schema allows.
             reason = f"{type(error).__name__}: {str(error)[:200]}"
             raise PredictionError(f"the model could not score this input ({reason})") from error
+        refuse_non_finite(answers)
+        if not self.has_probabilities:
+            return plain_values(answers), None
         classes = self.classes
-        return [classes[best] for best in probabilities.argmax(axis=1).tolist()], probabilities
+        return [classes[best] for best in answers.argmax(axis=1).tolist()], answers
 
     def predict(self, rows):
         """Validate and predict a list of JSON-like rows (one row: pass a one-item list)."""
@@ -221,6 +233,27 @@ class Model:
 
     def predict_one(self, row):
         return self.predict([row])[0]
+
+
+def refuse_non_finite(answers):
+    """NaN or infinity is not an answer (nor valid JSON): raise PredictionError naming the rows.
+
+    Numbers far outside the training range can overflow inside the model, in 32-bit floats
+    with ONNX above all; the class of a NaN row would be a guess presented as certain.
+    """
+    answers = np.asarray(answers)
+    if answers.dtype.kind not in "fc":  # class labels: text, or whole numbers
+        return
+    finite = np.isfinite(answers.reshape(len(answers), -1)).all(axis=1)
+    if finite.all():
+        return
+    rows = (np.flatnonzero(~finite)[:MAX_ERRORS] + 1).tolist()
+    listed = ("row " if len(rows) == 1 else "rows ") + ", ".join(map(str, rows))
+    raise PredictionError(
+        f"the model computed NaN or infinity for {listed} (counting from 1): "
+        "an input is too far outside the range seen in training to score",
+        rows,
+    )
 
 
 def plain_values(values):
@@ -233,15 +266,71 @@ def read_metadata(directory):
     if not path.exists():
         raise ModelError(f"{path} not found: train the model with `make train`")
     try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
+        # NaN or Infinity (a metric that could not be computed) is read as null, so that
+        # the model card served as JSON stays valid JSON.
+        metadata = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _: None)
     except (ValueError, UnicodeDecodeError) as error:
         raise ModelError(f"{path} is not valid JSON ({error}); retrain with `make train`") from None
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{path} must hold a JSON object; retrain with `make train`")
     if metadata.get("metadata_version", 1) != METADATA_VERSION:
         raise ModelError(
             f"{path} has layout version {metadata.get('metadata_version', 1)}, this code reads "
             f"version {METADATA_VERSION}; retrain with `make train`"
         )
+    problem = metadata_problem(metadata)
+    if problem:
+        raise ModelError(f"{path} is damaged: {problem}; retrain with `make train`")
     return metadata
+
+
+# What models/model.json must hold for the service to start, and the JSON type of each.
+METADATA_KEYS = {
+    "task": str,
+    "model_file": str,
+    "model_format": str,
+    "schema": list,
+    "target": dict,
+    "metrics": dict,
+    "versions": dict,
+}
+JSON_TYPES = {str: "text", list: "a list", dict: "an object"}
+
+
+def metadata_problem(metadata):
+    """-> what is wrong with a model.json of the current layout (edited or damaged), or None."""
+    for key, kind in METADATA_KEYS.items():
+        if key not in metadata:
+            return f"{key!r} is missing"
+        if not isinstance(metadata[key], kind):
+            return f"{key!r} must be {JSON_TYPES[kind]}"
+    if metadata["task"] not in ("classification", "regression"):
+        return f"task {metadata['task']!r} is not classification or regression"
+    if metadata["model_format"] not in ("pickle", "joblib", "skops"):
+        return f"model_format {metadata['model_format']!r} is not pickle, joblib or skops"
+    if not all(isinstance(text, str) for text in metadata["versions"].values()):
+        return "versions must map each library to its version, as text"
+    if Path(metadata["model_file"]).name != metadata["model_file"]:
+        return f"model_file {metadata['model_file']!r} must be a file name in models/"
+    target = metadata["target"]
+    if not isinstance(target.get("label"), str):
+        return "target must have a label (text)"
+    classes = target.get("classes")
+    if metadata["task"] == "classification" and (not isinstance(classes, list) or not classes):
+        return "target must list its classes"
+    if metadata["task"] == "regression" and classes is not None:
+        return "a regression target has no classes"
+    onnx = metadata.get("onnx") or {}
+    if not isinstance(onnx, dict) or (onnx.get("used") and not isinstance(onnx.get("file"), str)):
+        return "onnx must be an object naming its file"
+    for key, kind in (("sha256", dict), ("input_columns", list), ("input_dtypes", list)):
+        if metadata.get(key) is not None and not isinstance(metadata[key], kind):
+            return f"{key!r} must be {JSON_TYPES[kind]}"
+    try:
+        Schema.from_list(metadata["schema"])
+    except ValueError as error:
+        return f"schema, {error}"
+    return None
 
 
 def load_model(directory=None):

@@ -17,7 +17,11 @@ def json_body(schema, description, example=None):
 def prediction_schema(model):
     """One prediction: the shape of each answer of POST /predict."""
     if model.task == "regression":
-        prediction = {"type": "number", "title": model.metadata["target"]["label"]}
+        prediction = {
+            "type": "number",
+            "title": model.metadata["target"]["label"],
+            "description": "Always a finite number: a row the model answers with NaN gets 422.",
+        }
     else:
         prediction = {"enum": list(model.classes), "title": model.metadata["target"]["label"]}
     properties = {"prediction": prediction}
@@ -26,7 +30,10 @@ def prediction_schema(model):
         probability = {"type": "number", "minimum": 0, "maximum": 1}
         properties["probabilities"] = {
             "type": "object",
-            "description": "The probability of each class; they add up to 1.",
+            "description": (
+                "The probability of each class; they add up to 1. Never NaN: a row the "
+                "model answers with NaN gets 422."
+            ),
             "properties": {name: probability for name in names},
             "required": names,
             "additionalProperties": False,
@@ -43,6 +50,13 @@ def prediction_schema(model):
         "additionalProperties": False,
     }
 
+
+# A header line, then at least one line with a value: an empty CSV gets 400.
+CSV_BODY = {
+    "type": "string",
+    "description": "A header line naming the fields, then one line of values per row.",
+    "pattern": "^[^\\n]*\\S[^\\n]*\\r?\\n[\\s\\S]*\\S",
+}
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -81,7 +95,7 @@ def document(model, example_row, example_answer, example_csv):
                         "several": {"summary": "A list of rows", "value": [example_row] * 2},
                     },
                 },
-                "text/csv": {"schema": {"type": "string"}, "example": example_csv},
+                "text/csv": {"schema": CSV_BODY, "example": example_csv},
             },
         },
         "responses": {
@@ -98,6 +112,11 @@ def document(model, example_row, example_answer, example_csv):
             "400": error,
             "413": error,
             "415": error,
+            "422": json_body(
+                ref("Error"),
+                "The rows fit the schema but the model cannot score them (it computed NaN "
+                "or infinity, for example); the message names the rows.",
+            ),
         },
     }
     status = {
