@@ -8,7 +8,9 @@ answers it really gives.
 import csv
 import io
 import json
+import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +20,7 @@ import urllib.parse
 
 import pytest
 from _service_helpers import running, serve_command
-from conftest import DATA, project_env
+from conftest import DATA, free_port, project_env
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
@@ -354,6 +356,38 @@ def test_without_a_model_the_server_stops_with_one_line(render, tmp_path, kind):
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"error: {tmp_path}/model.json not found: train the model with `make train`"
+    )
+
+
+def as_a_plain_user(command):
+    """The command without root's power to read any file (as a container's user runs)."""
+    if os.geteuid() != 0:
+        return command
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root, and setpriv (util-linux) is not installed to drop that")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *command]
+
+
+@pytest.mark.parametrize("name", ["model.pkl", "model.json"])
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_an_unreadable_model_file_is_named_with_its_cause(render, tmp_path, kind, name):
+    project = tmp_path / "project"
+    shutil.copytree(render(SERVERS[kind]), project)
+    path = project / "models" / name
+    path.chmod(0)
+    env = {**project_env(project), "PORT": str(free_port())}
+    result = subprocess.run(
+        as_a_plain_user(serve_command(project)),
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: cannot read {path}: Permission denied; "
+        f"let the user the server runs as read it: `chmod a+r {path}`\n",
     )
 
 
