@@ -41,6 +41,8 @@ GOOD = {
     "petal_width_cm": 0.2,
 }
 FIELDS = list(GOOD)
+LIMIT = 5 * 1024 * 1024  # MAX_CONTENT_LENGTH's default
+TOO_LARGE = {"error": f"the request body is over the limit of {LIMIT} bytes (MAX_CONTENT_LENGTH)"}
 
 
 @pytest.fixture(scope="module", params=list(SERVERS))
@@ -75,29 +77,49 @@ def csv_text(rows):
     return output.getvalue()
 
 
-def post_large(server, size, content_type="application/json"):
-    """POST a body of `size` bytes the way curl does: stop sending once the server answers.
+def post_raw(server, head, pieces, path="/predict"):
+    """POST over a plain socket the way curl does: stop sending once the server answers.
 
-    A server may refuse a body that is too large from its headers alone, answer, and close
-    the connection while the client is still sending; curl and browsers read that answer.
+    A server may refuse a body that is too large before it has read all of it, answer, and
+    close the connection while the client is still sending; curl and browsers read that
+    answer. `head` holds the header lines; `pieces` are the body's bytes, framed already.
+    -> (status, headers, body)
     """
     with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
-        head = (
-            f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
-        )
-        sock.sendall(head.encode())
-        chunk, sent = b" " * 65536, 0
-        while sent < size and not select.select([sock], [], [], 0)[0]:
+        lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}", *head]
+        sock.sendall(("\r\n".join([*lines, "Connection: close", "", ""])).encode())
+        for piece in pieces:
+            if select.select([sock], [], [], 0)[0]:
+                break  # the server has answered
             try:
-                sent += sock.send(chunk[: size - sent])
+                sock.sendall(piece)
             except (BrokenPipeError, ConnectionResetError):
                 break
         answer = b""
         while part := sock.recv(65536):
             answer += part
     head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, body
+
+
+def post_large(server, size, content_type="application/json"):
+    """POST `size` bytes of spaces with a Content-Length -> (status, JSON answer)."""
+    head = [f"Content-Type: {content_type}", f"Content-Length: {size}"]
+    pieces = (b" " * min(65536, size - sent) for sent in range(0, size, 65536))
+    status, _, body = post_raw(server, head, pieces)
+    return status, json.loads(body)
+
+
+def post_chunked(server, body, content_type="application/json", chunk=65536):
+    """POST `body` with Transfer-Encoding: chunked, no Content-Length -> (status, headers, body)."""
+    head = [f"Content-Type: {content_type}", "Transfer-Encoding: chunked"]
+    pieces = [
+        b"%x\r\n%s\r\n" % (len(body[i : i + chunk]), body[i : i + chunk])
+        for i in range(0, len(body), chunk)
+    ]
+    return post_raw(server, head, [*pieces, b"0\r\n\r\n"])
 
 
 # --- the pages ---
@@ -281,11 +303,33 @@ def test_a_wrong_content_type_is_415(server, openapi):
 
 def test_a_50_mb_body_is_413(server, openapi):
     status, body = post_large(server, 50 * 1024 * 1024)
-    assert status == 413
-    assert body == {
-        "error": "the request body is over the limit of 5242880 bytes (MAX_CONTENT_LENGTH)"
-    }
+    assert (status, body) == (413, TOO_LARGE)
     response_schema(openapi, "/predict", "post", 413).validate(body)
+    assert server.get("/ready").status == 200, "the server is still fine"
+
+
+def padded_json(rows, size):
+    """A JSON list of rows, padded with spaces to exactly `size` bytes."""
+    text = json.dumps(rows).encode()
+    return text + b" " * (size - len(text))
+
+
+def test_a_chunked_body_is_read_whole_up_to_the_limit(server):
+    rows = [GOOD] * 11
+    status, headers, body = post_chunked(server, padded_json(rows, LIMIT))
+    assert status == 200, body[:300]
+    assert len(json.loads(body)["predictions"]) == 11, "every row, none cut off"
+    text = csv_text([FIELDS, *[list(GOOD.values())] * 11]).encode()
+    status, _, body = post_chunked(server, text, "text/csv", chunk=7)  # chunks split the rows
+    assert status == 200
+    assert [line[4] for line in csv.reader(io.StringIO(body.decode()))][1:] == ["setosa"] * 11
+
+
+def test_a_chunked_body_one_byte_over_the_limit_is_413(server, openapi):
+    status, headers, body = post_chunked(server, padded_json([GOOD] * 11, LIMIT + 1))
+    assert (status, headers["content-type"]) == (413, "application/json")
+    assert json.loads(body) == TOO_LARGE
+    response_schema(openapi, "/predict", "post", 413).validate(json.loads(body))
     assert server.get("/ready").status == 200, "the server is still fine"
 
 
