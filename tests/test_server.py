@@ -77,7 +77,7 @@ def csv_text(rows):
     return output.getvalue()
 
 
-def post_raw(server, head, pieces, path="/predict"):
+def post_raw(server, head, pieces, path="/predict", timeout=60):
     """POST over a plain socket the way curl does: stop sending once the server answers.
 
     A server may refuse a body that is too large before it has read all of it, answer, and
@@ -85,7 +85,7 @@ def post_raw(server, head, pieces, path="/predict"):
     answer. `head` holds the header lines; `pieces` are the body's bytes, framed already.
     -> (status, headers, body)
     """
-    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
         lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}", *head]
         sock.sendall(("\r\n".join([*lines, "Connection: close", "", ""])).encode())
         for piece in pieces:
@@ -331,6 +331,34 @@ def test_a_chunked_body_one_byte_over_the_limit_is_413(server, openapi):
     assert json.loads(body) == TOO_LARGE
     response_schema(openapi, "/predict", "post", 413).validate(json.loads(body))
     assert server.get("/ready").status == 200, "the server is still fine"
+
+
+def test_a_body_one_byte_over_the_limit_is_413(server):
+    assert post_large(server, LIMIT + 1) == (413, TOO_LARGE)
+
+
+@pytest.mark.parametrize("size", [2 * LIMIT, 2 * 1024**3], ids=["twice-the-limit", "2-GiB"])
+def test_a_content_length_far_over_the_limit_is_refused_from_the_headers(server, size):
+    """The same 413 JSON from both servers, before the client sends any of the body."""
+    head = ["Content-Type: application/json", f"Content-Length: {size}"]
+    status, headers, body = post_raw(server, head, [], timeout=10)
+    assert (status, headers["content-type"]) == (413, "application/json")
+    assert json.loads(body) == TOO_LARGE
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_browser_form_post_over_the_limit_gets_the_error_page(server, framing):
+    body = b"sepal_length_cm=" + b"5" * LIMIT
+    head = ["Content-Type: application/x-www-form-urlencoded", "Accept: text/html"]
+    if framing == "chunked":
+        head.append("Transfer-Encoding: chunked")
+        pieces = [b"%x\r\n%s\r\n" % (len(body), body), b"0\r\n\r\n"]
+    else:
+        head.append(f"Content-Length: {len(body)}")
+        pieces = [body]
+    status, headers, page = post_raw(server, head, pieces, path="/")
+    assert (status, headers["content-type"]) == (413, "text/html; charset=utf-8")
+    assert TOO_LARGE["error"] in page.decode()
 
 
 def test_wrong_paths_and_methods_are_json(server):
