@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -398,6 +399,37 @@ def test_openapi_is_valid_and_describes_what_the_server_does(server, openapi):
         reply = server.get(path)
         assert reply.status == 200
         response_schema(openapi, path, "get", 200).validate(reply.json())
+
+
+# --- slow clients ---
+
+
+def test_slow_clients_do_not_take_the_server_down(server):
+    """Four clients dribble their headers (slowloris); /health still answers at once."""
+    slow = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+    stop = threading.Event()
+
+    def dribble():
+        for sock in slow:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
+        while not stop.wait(0.5):
+            for sock in slow:
+                sock.sendall(b"z")  # one byte at a time, never the end of the headers
+
+    dribbler = threading.Thread(target=dribble)
+    dribbler.start()
+    try:
+        time.sleep(1)  # the slow clients are in
+        for _ in range(8):
+            start = time.monotonic()
+            assert server.get("/health", timeout=2).status == 200
+            assert time.monotonic() - start < 2
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        dribbler.join()
+        for sock in slow:
+            sock.close()
 
 
 # --- start and stop ---
