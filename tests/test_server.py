@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 
 import pytest
 from _service_helpers import running, serve_command
@@ -505,6 +506,69 @@ def test_a_bad_setting_stops_the_server_with_one_line(render):
         1,
         "error: PORT must be a whole number, got 'eighty'\n",
     )
+
+
+def workers_of(master):
+    """The pids of a gunicorn master's worker processes."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def wait_for_new_workers(master, old, count=2, timeout=30):
+    """Wait until the master has `count` workers and none of the `old` ones."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = workers_of(master)
+        if len(workers) == count and not workers & old:
+            return workers
+        time.sleep(0.2)
+    raise AssertionError(f"gunicorn did not replace its workers {old}: now {workers_of(master)}")
+
+
+def ready_answers(server, times=12):
+    return {(reply.status, reply.body) for reply in (server.get("/ready") for _ in range(times))}
+
+
+def test_gunicorn_keeps_serving_when_a_new_worker_cannot_load_the_model(render, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(render(SERVERS["gunicorn"]), project)
+    model_file = project / "models" / "model.pkl"
+    good = model_file.read_bytes()
+    with running(project, tmp_path / "server.log") as server:
+        master = server.process.pid
+        model_file.write_bytes(b"not a model")
+        not_ready = json.dumps(
+            {
+                "status": "not ready",
+                "error": f"the model is not loaded: {model_file} is corrupt or truncated "
+                "(not the file training wrote); retrain it with `make train`",
+            },
+            separators=(",", ":"),
+        ).encode()
+
+        # One worker stops (gunicorn starts another, which reads the broken file).
+        workers = workers_of(master)
+        stopped = min(workers)
+        os.kill(stopped, signal.SIGTERM)
+        wait_for_new_workers(master, {stopped})
+        answers = ready_answers(server)
+        assert answers <= {(200, b'{"status":"ready"}\n'), (503, not_ready + b"\n")}, answers
+        assert server.get("/health").status == 200
+
+        # SIGHUP: every worker is replaced; none can load the model, the master stays.
+        workers = workers_of(master)
+        os.kill(master, signal.SIGHUP)
+        wait_for_new_workers(master, workers)
+        assert ready_answers(server) == {(503, not_ready + b"\n")}
+        assert server.get("/health").status == 200
+        assert server.process.poll() is None, "the master is still running"
+
+        # The model is fixed: SIGHUP again and every worker is ready.
+        model_file.write_bytes(good)
+        workers = workers_of(master)
+        os.kill(master, signal.SIGHUP)
+        wait_for_new_workers(master, workers)
+        assert ready_answers(server) == {(200, b'{"status":"ready"}\n')}
 
 
 # --- the categorical render ---

@@ -52,7 +52,7 @@ def create_app(model=None):
             model = load_model()
         except ModelError as error:
             app.logger.error("the model is not loaded: %s", error)
-            add_not_ready_routes(app)
+            add_not_ready_routes(app, f"the model is not loaded: {error}")
             return app
     add_routes(app, model)
     return app
@@ -160,9 +160,8 @@ def add_routes(app, model):
         return {"status": "ready"}
 
 
-def add_not_ready_routes(app):
-    """Without a model the process stays up, says it is not ready and why (in its log)."""
-    message = "the model is not loaded; the server log says why"
+def add_not_ready_routes(app, message):
+    """Without a model the process stays up and says it is not ready, and why."""
 
     @app.get("/health")
     def health():
