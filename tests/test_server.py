@@ -9,18 +9,21 @@ import csv
 import io
 import json
 import math
+import os
 import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
+from pathlib import Path
 
 import pytest
 from _service_helpers import running, serve_command
-from conftest import DATA, project_env
+from conftest import DATA, free_port, project_env
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
@@ -41,6 +44,8 @@ GOOD = {
     "petal_width_cm": 0.2,
 }
 FIELDS = list(GOOD)
+LIMIT = 5 * 1024 * 1024  # MAX_CONTENT_LENGTH's default
+TOO_LARGE = {"error": f"the request body is over the limit of {LIMIT} bytes (MAX_CONTENT_LENGTH)"}
 
 
 @pytest.fixture(scope="module", params=list(SERVERS))
@@ -75,29 +80,49 @@ def csv_text(rows):
     return output.getvalue()
 
 
-def post_large(server, size, content_type="application/json"):
-    """POST a body of `size` bytes the way curl does: stop sending once the server answers.
+def post_raw(server, head, pieces, path="/predict", timeout=60):
+    """POST over a plain socket the way curl does: stop sending once the server answers.
 
-    A server may refuse a body that is too large from its headers alone, answer, and close
-    the connection while the client is still sending; curl and browsers read that answer.
+    A server may refuse a body that is too large before it has read all of it, answer, and
+    close the connection while the client is still sending; curl and browsers read that
+    answer. `head` holds the header lines; `pieces` are the body's bytes, framed already.
+    -> (status, headers, body)
     """
-    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
-        head = (
-            f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
-        )
-        sock.sendall(head.encode())
-        chunk, sent = b" " * 65536, 0
-        while sent < size and not select.select([sock], [], [], 0)[0]:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{server.port}", *head]
+        sock.sendall(("\r\n".join([*lines, "Connection: close", "", ""])).encode())
+        for piece in pieces:
+            if select.select([sock], [], [], 0)[0]:
+                break  # the server has answered
             try:
-                sent += sock.send(chunk[: size - sent])
+                sock.sendall(piece)
             except (BrokenPipeError, ConnectionResetError):
                 break
         answer = b""
         while part := sock.recv(65536):
             answer += part
     head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, body
+
+
+def post_large(server, size, content_type="application/json"):
+    """POST `size` bytes of spaces with a Content-Length -> (status, JSON answer)."""
+    head = [f"Content-Type: {content_type}", f"Content-Length: {size}"]
+    pieces = (b" " * min(65536, size - sent) for sent in range(0, size, 65536))
+    status, _, body = post_raw(server, head, pieces)
+    return status, json.loads(body)
+
+
+def post_chunked(server, body, content_type="application/json", chunk=65536):
+    """POST `body` with Transfer-Encoding: chunked, no Content-Length -> (status, headers, body)."""
+    head = [f"Content-Type: {content_type}", "Transfer-Encoding: chunked"]
+    pieces = [
+        b"%x\r\n%s\r\n" % (len(body[i : i + chunk]), body[i : i + chunk])
+        for i in range(0, len(body), chunk)
+    ]
+    return post_raw(server, head, [*pieces, b"0\r\n\r\n"])
 
 
 # --- the pages ---
@@ -348,12 +373,62 @@ def test_a_wrong_content_type_is_415(server, openapi):
 
 def test_a_50_mb_body_is_413(server, openapi):
     status, body = post_large(server, 50 * 1024 * 1024)
-    assert status == 413
-    assert body == {
-        "error": "the request body is over the limit of 5242880 bytes (MAX_CONTENT_LENGTH)"
-    }
+    assert (status, body) == (413, TOO_LARGE)
     response_schema(openapi, "/predict", "post", 413).validate(body)
     assert server.get("/ready").status == 200, "the server is still fine"
+
+
+def padded_json(rows, size):
+    """A JSON list of rows, padded with spaces to exactly `size` bytes."""
+    text = json.dumps(rows).encode()
+    return text + b" " * (size - len(text))
+
+
+def test_a_chunked_body_is_read_whole_up_to_the_limit(server):
+    rows = [GOOD] * 11
+    status, headers, body = post_chunked(server, padded_json(rows, LIMIT))
+    assert status == 200, body[:300]
+    assert len(json.loads(body)["predictions"]) == 11, "every row, none cut off"
+    text = csv_text([FIELDS, *[list(GOOD.values())] * 11]).encode()
+    status, _, body = post_chunked(server, text, "text/csv", chunk=7)  # chunks split the rows
+    assert status == 200
+    assert [line[4] for line in csv.reader(io.StringIO(body.decode()))][1:] == ["setosa"] * 11
+
+
+def test_a_chunked_body_one_byte_over_the_limit_is_413(server, openapi):
+    status, headers, body = post_chunked(server, padded_json([GOOD] * 11, LIMIT + 1))
+    assert (status, headers["content-type"]) == (413, "application/json")
+    assert json.loads(body) == TOO_LARGE
+    response_schema(openapi, "/predict", "post", 413).validate(json.loads(body))
+    assert server.get("/ready").status == 200, "the server is still fine"
+
+
+def test_a_body_one_byte_over_the_limit_is_413(server):
+    assert post_large(server, LIMIT + 1) == (413, TOO_LARGE)
+
+
+@pytest.mark.parametrize("size", [2 * LIMIT, 2 * 1024**3], ids=["twice-the-limit", "2-GiB"])
+def test_a_content_length_far_over_the_limit_is_refused_from_the_headers(server, size):
+    """The same 413 JSON from both servers, before the client sends any of the body."""
+    head = ["Content-Type: application/json", f"Content-Length: {size}"]
+    status, headers, body = post_raw(server, head, [], timeout=10)
+    assert (status, headers["content-type"]) == (413, "application/json")
+    assert json.loads(body) == TOO_LARGE
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_browser_form_post_over_the_limit_gets_the_error_page(server, framing):
+    body = b"sepal_length_cm=" + b"5" * LIMIT
+    head = ["Content-Type: application/x-www-form-urlencoded", "Accept: text/html"]
+    if framing == "chunked":
+        head.append("Transfer-Encoding: chunked")
+        pieces = [b"%x\r\n%s\r\n" % (len(body), body), b"0\r\n\r\n"]
+    else:
+        head.append(f"Content-Length: {len(body)}")
+        pieces = [body]
+    status, headers, page = post_raw(server, head, pieces, path="/")
+    assert (status, headers["content-type"]) == (413, "text/html; charset=utf-8")
+    assert TOO_LARGE["error"] in page.decode()
 
 
 def test_wrong_paths_and_methods_are_json(server):
@@ -393,6 +468,37 @@ def test_openapi_is_valid_and_describes_what_the_server_does(server, openapi):
         reply = server.get(path)
         assert reply.status == 200
         response_schema(openapi, path, "get", 200).validate(reply.json())
+
+
+# --- slow clients ---
+
+
+def test_slow_clients_do_not_take_the_server_down(server):
+    """Four clients dribble their headers (slowloris); /health still answers at once."""
+    slow = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(4)]
+    stop = threading.Event()
+
+    def dribble():
+        for sock in slow:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
+        while not stop.wait(0.5):
+            for sock in slow:
+                sock.sendall(b"z")  # one byte at a time, never the end of the headers
+
+    dribbler = threading.Thread(target=dribble)
+    dribbler.start()
+    try:
+        time.sleep(1)  # the slow clients are in
+        for _ in range(8):
+            start = time.monotonic()
+            assert server.get("/health", timeout=2).status == 200
+            assert time.monotonic() - start < 2
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        dribbler.join()
+        for sock in slow:
+            sock.close()
 
 
 # --- start and stop ---
@@ -443,6 +549,38 @@ def test_a_damaged_model_json_stops_the_server_with_one_line(render, tmp_path, k
     )
 
 
+def as_a_plain_user(command):
+    """The command without root's power to read any file (as a container's user runs)."""
+    if os.geteuid() != 0:
+        return command
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root, and setpriv (util-linux) is not installed to drop that")
+    return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *command]
+
+
+@pytest.mark.parametrize("name", ["model.pkl", "model.json"])
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_an_unreadable_model_file_is_named_with_its_cause(render, tmp_path, kind, name):
+    project = tmp_path / "project"
+    shutil.copytree(render(SERVERS[kind]), project)
+    path = project / "models" / name
+    path.chmod(0)
+    env = {**project_env(project), "PORT": str(free_port())}
+    result = subprocess.run(
+        as_a_plain_user(serve_command(project)),
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"error: cannot read {path}: Permission denied; "
+        f"let the user the server runs as read it: `chmod a+r {path}`\n",
+    )
+
+
 def test_a_bad_setting_stops_the_server_with_one_line(render):
     project = render(SERVERS["waitress"])
     env = {**project_env(project), "PORT": "eighty"}
@@ -453,6 +591,69 @@ def test_a_bad_setting_stops_the_server_with_one_line(render):
         1,
         "error: PORT must be a whole number, got 'eighty'\n",
     )
+
+
+def workers_of(master):
+    """The pids of a gunicorn master's worker processes."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return {int(pid) for pid in children}
+
+
+def wait_for_new_workers(master, old, count=2, timeout=30):
+    """Wait until the master has `count` workers and none of the `old` ones."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = workers_of(master)
+        if len(workers) == count and not workers & old:
+            return workers
+        time.sleep(0.2)
+    raise AssertionError(f"gunicorn did not replace its workers {old}: now {workers_of(master)}")
+
+
+def ready_answers(server, times=12):
+    return {(reply.status, reply.body) for reply in (server.get("/ready") for _ in range(times))}
+
+
+def test_gunicorn_keeps_serving_when_a_new_worker_cannot_load_the_model(render, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(render(SERVERS["gunicorn"]), project)
+    model_file = project / "models" / "model.pkl"
+    good = model_file.read_bytes()
+    with running(project, tmp_path / "server.log") as server:
+        master = server.process.pid
+        model_file.write_bytes(b"not a model")
+        not_ready = json.dumps(
+            {
+                "status": "not ready",
+                "error": f"the model is not loaded: {model_file} is corrupt or truncated "
+                "(not the file training wrote); retrain it with `make train`",
+            },
+            separators=(",", ":"),
+        ).encode()
+
+        # One worker stops (gunicorn starts another, which reads the broken file).
+        workers = workers_of(master)
+        stopped = min(workers)
+        os.kill(stopped, signal.SIGTERM)
+        wait_for_new_workers(master, {stopped})
+        answers = ready_answers(server)
+        assert answers <= {(200, b'{"status":"ready"}\n'), (503, not_ready + b"\n")}, answers
+        assert server.get("/health").status == 200
+
+        # SIGHUP: every worker is replaced; none can load the model, the master stays.
+        workers = workers_of(master)
+        os.kill(master, signal.SIGHUP)
+        wait_for_new_workers(master, workers)
+        assert ready_answers(server) == {(503, not_ready + b"\n")}
+        assert server.get("/health").status == 200
+        assert server.process.poll() is None, "the master is still running"
+
+        # The model is fixed: SIGHUP again and every worker is ready.
+        model_file.write_bytes(good)
+        workers = workers_of(master)
+        os.kill(master, signal.SIGHUP)
+        wait_for_new_workers(master, workers)
+        assert ready_answers(server) == {(200, b'{"status":"ready"}\n')}
 
 
 # --- the categorical render ---
