@@ -17,7 +17,7 @@ from markupsafe import escape
 
 from iris_classifier.app import create_app
 from iris_classifier.forms import default_texts
-from iris_classifier.schema import MAX_ERRORS, NUMBER_LIMIT, TOO_LARGE
+from iris_classifier.schema import LIMITS, MAX_ERRORS, too_large
 from iris_classifier.settings import Settings, SettingsError, from_env
 
 NUMBERS = ("number", "integer")
@@ -314,21 +314,28 @@ def test_numbers_beyond_the_limit_are_refused_in_json_csv_and_the_form(client, m
     if literal == "1e38000":  # Python's json reads it as infinity
         assert answer["errors"] == {field.name: "expected a finite number, got NaN or infinity"}
         return
-    assert answer["errors"] == {field.name: TOO_LARGE}
+    assert answer["errors"] == {field.name: too_large(field.kind)}
     texts = {**default_texts(model.schema), field.name: literal}
     form = client.post("/", data={k: v for k, v in texts.items() if v != "false"})
-    assert form.status_code == 400 and escape(TOO_LARGE) in form.get_data(as_text=True)
+    assert form.status_code == 400
+    assert escape(too_large(field.kind)) in form.get_data(as_text=True)
+
+
+def test_a_whole_number_beyond_2_53_is_refused(client, model, row):
+    field = first_field(model, ("integer",))
+    status, answer = post_json(client, {**row, field.name: 2**53 + 1})
+    assert (status, answer["errors"]) == (400, {field.name: too_large("integer")})
 
 
 def test_numbers_at_the_limit_get_a_finite_answer_or_422_never_nan(client, model, row):
-    """Inputs at +-NUMBER_LIMIT, alone and together: the model may overflow, the answer never."""
-    numbers = [field.name for field in model.schema.fields if field.kind in NUMBERS]
-    if not numbers:
+    """Inputs at their limits, alone and together: the model may overflow, the answer never."""
+    limits = {f.name: LIMITS[f.kind] for f in model.schema.fields if f.kind in NUMBERS}
+    if not limits:
         pytest.skip("the model has no number input")
     rows = []
     for sign in (1, -1):
-        rows.append({**row, **dict.fromkeys(numbers, sign * NUMBER_LIMIT)})
-        rows.extend({**row, name: sign * NUMBER_LIMIT} for name in numbers)
+        rows.append({**row, **{name: sign * limit for name, limit in limits.items()}})
+        rows.extend({**row, name: sign * limit} for name, limit in limits.items())
     for one in rows:
         response = client.post("/predict", json=one)
         body = strict_json(response)
@@ -499,6 +506,29 @@ def test_the_body_limit_comes_from_the_environment(model, row, monkeypatch):
     assert (small.status_code, large.status_code) == (400, 413)
 
 
+def test_a_chunked_body_is_held_to_the_same_limit(model, row, monkeypatch):
+    """A body sent in chunks has no Content-Length; one byte over the limit is still 413."""
+    monkeypatch.setenv("MAX_CONTENT_LENGTH", "1000")
+    client = create_app(model).test_client()
+
+    def post_chunked(size):
+        body = json.dumps(row).encode().ljust(size)  # padded with spaces
+        return client.post(
+            "/predict",
+            input_stream=io.BytesIO(body),
+            content_type="application/json",
+            headers={"Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},  # as gunicorn sends it
+        )
+
+    at_the_limit, over = post_chunked(1000), post_chunked(1001)
+    assert at_the_limit.status_code == 200 and "prediction" in at_the_limit.get_json()
+    assert over.status_code == 413
+    assert over.get_json() == {
+        "error": "the request body is over the limit of 1000 bytes (MAX_CONTENT_LENGTH)"
+    }
+
+
 def test_an_unexpected_error_is_a_500_without_a_traceback(client, model, row, monkeypatch):
     def broken(rows):
         raise RuntimeError("secret detail")
@@ -542,7 +572,11 @@ def test_without_a_model_the_service_is_alive_but_not_ready(tmp_path, monkeypatc
     client = create_app().test_client()
     assert client.get("/health").status_code == 200
     ready = client.get("/ready")
-    assert ready.status_code == 503 and ready.get_json()["status"] == "not ready"
+    assert ready.status_code == 503 and ready.get_json() == {
+        "status": "not ready",
+        "error": f"the model is not loaded: {tmp_path / 'model.json'} not found: "
+        "train the model with `make train`",
+    }
     assert client.post("/predict", json={}).status_code == 503
     assert client.get("/", headers=BROWSER).status_code == 503
 
@@ -564,7 +598,8 @@ def test_openapi_describes_the_schema_and_the_routes(client, model):
     assert status == 200
     for name, spec in document["components"]["schemas"]["Row"]["properties"].items():
         if model.schema.by_name[name].kind in NUMBERS:
-            assert (spec["minimum"], spec["maximum"]) == (-NUMBER_LIMIT, NUMBER_LIMIT)
+            limit = LIMITS[model.schema.by_name[name].kind]
+            assert (spec["minimum"], spec["maximum"]) == (-limit, limit)
     assert "422" in document["paths"]["/predict"]["post"]["responses"]
 
 

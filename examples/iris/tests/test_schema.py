@@ -7,15 +7,16 @@ import pytest
 
 from iris_classifier.forms import default_texts, describe_field, make_controls
 from iris_classifier.schema import (
+    INTEGER_LIMIT,
     MAX_ERRORS,
     NUMBER_LIMIT,
     TEXT_EXAMPLE,
     TEXT_MAX_LENGTH,
-    TOO_LARGE,
     Field,
     Schema,
     derive_field,
     safe_names,
+    too_large,
 )
 
 
@@ -95,19 +96,40 @@ def test_each_bad_value_is_named_with_a_clear_message(schema, change, field, mes
 )
 def test_a_number_beyond_the_limit_is_refused_before_any_arithmetic(schema, number):
     """2**1024 - 1 is too large for a float; 3.5e38 too large for ONNX's 32-bit floats."""
-    for name in ("size", "count"):
+    for name, kind in (("size", "number"), ("count", "integer")):
         _, errors, _ = schema.validate({**GOOD, name: number})
-        assert errors == {name: TOO_LARGE}
+        assert errors == {name: too_large(kind)}
 
 
 def test_a_number_at_the_limit_is_accepted(schema):
-    for number in (NUMBER_LIMIT, -NUMBER_LIMIT, 5e-324):
+    for number in (NUMBER_LIMIT, -NUMBER_LIMIT, 1e38, 10**38 - 1, 5e-324):
         values, errors, _ = schema.validate({**GOOD, "size": number})
-        assert errors == {} and values["size"] == number
+        assert errors == {} and values["size"] == float(number)
+
+
+def test_a_whole_number_is_limited_to_what_a_float_holds_exactly(schema):
+    """2**53: a float (what models read) and int64 (a notebook model's column) hold it."""
+    for number in (INTEGER_LIMIT, -INTEGER_LIMIT, float(INTEGER_LIMIT)):
+        values, errors, _ = schema.validate({**GOOD, "count": number})
+        assert errors == {} and values["count"] == int(number)
+    _, errors, _ = schema.validate({**GOOD, "count": INTEGER_LIMIT + 1})
+    assert errors == {"count": too_large("integer")}
+    assert "9,007,199,254,740,992" in errors["count"]
+
+
+def test_the_limits_are_exactly_the_ones_the_json_schema_states(schema):
+    """JSON Schema compares numbers exactly: 10**38 - 1 is below its maximum of 1e38."""
+    spec = schema.json_schema()["properties"]
+    assert spec["size"]["maximum"] == 10**38 and isinstance(spec["size"]["maximum"], int)
+    assert spec["count"]["maximum"] == 2**53
+    assert schema.validate({**GOOD, "size": 10**38 - 1})[1] == {}
+    assert schema.validate({**GOOD, "size": 10**38 + 1})[1] == {"size": too_large("number")}
 
 
 @pytest.mark.parametrize(
-    ("text", "message"), [("1" + "0" * 400, TOO_LARGE), ("-inf", "finite")], ids=["10**400", "-inf"]
+    ("text", "message"),
+    [("1" + "0" * 400, too_large("number")), ("-inf", "finite")],
+    ids=["10**400", "-inf"],
 )
 def test_a_typed_number_beyond_the_limit_is_refused(schema, text, message):
     _, errors, _ = schema.validate_text({"size": text, "count": "3", "shiny": "no"})
@@ -184,8 +206,8 @@ def test_json_schema_describes_the_same_contract(schema):
 
 def test_json_schema_numbers_have_the_limit(schema):
     spec = schema.json_schema()["properties"]
-    for name in ("size", "count"):
-        assert (spec[name]["minimum"], spec[name]["maximum"]) == (-NUMBER_LIMIT, NUMBER_LIMIT)
+    assert (spec["size"]["minimum"], spec["size"]["maximum"]) == (-NUMBER_LIMIT, NUMBER_LIMIT)
+    assert (spec["count"]["minimum"], spec["count"]["maximum"]) == (-INTEGER_LIMIT, INTEGER_LIMIT)
 
 
 def test_the_schema_round_trips_through_json(schema):

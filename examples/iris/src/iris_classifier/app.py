@@ -8,14 +8,21 @@ GET  /api               the API for people; GET /openapi.json for programs
 GET  /health, /ready    the process is alive; the model is loaded
 """
 
+import io
 import json
 import re
 import shlex
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import BadRequest, HTTPException, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    HTTPException,
+    RequestEntityTooLarge,
+    UnsupportedMediaType,
+)
 from werkzeug.utils import secure_filename
+from werkzeug.wsgi import get_content_length
 
 from . import api, batch, config, forms, openapi, settings
 from .model import ModelError, PredictionError, ValidationError, load_model
@@ -54,6 +61,7 @@ def create_app(model=None):
     if escape_control_characters not in app.logger.filters:
         app.logger.addFilter(escape_control_characters)
     app.jinja_env.globals["project_name"] = config.PROJECT_NAME
+    app.before_request(check_body_size)
     app.after_request(add_safety_headers)
     add_error_handlers(app)
     if model is None:
@@ -61,7 +69,7 @@ def create_app(model=None):
             model = load_model()
         except ModelError as error:
             app.logger.error("the model is not loaded: %s", error)
-            add_not_ready_routes(app)
+            add_not_ready_routes(app, f"the model is not loaded: {error}")
             return app
     add_routes(app, model)
     return app
@@ -170,9 +178,8 @@ def add_routes(app, model):
         return {"status": "ready"}
 
 
-def add_not_ready_routes(app):
-    """Without a model the process stays up, says it is not ready and why (in its log)."""
-    message = "the model is not loaded; the server log says why"
+def add_not_ready_routes(app, message):
+    """Without a model the process stays up and says it is not ready, and why."""
 
     @app.get("/health")
     def health():
@@ -186,6 +193,26 @@ def add_not_ready_routes(app):
     @app.route("/<path:path>", methods=["GET", "POST"])
     def unavailable(path):
         return error_response(503, message)
+
+
+def check_body_size():
+    """Refuse (413) a body over MAX_CONTENT_LENGTH however it is sent, before a route reads it.
+
+    A Content-Length gives the size at once. A chunked body has none, and gunicorn passes it
+    on as it arrives: it is read here, at most the limit plus one byte, so that a body one
+    byte too long is refused rather than cut short. The routes then read it as usual.
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    environ = request.environ
+    length = get_content_length(environ)  # None for a chunked body
+    if length is None and environ.get("wsgi.input_terminated"):
+        body = environ["wsgi.input"].read(limit + 1)
+        length = len(body)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(length)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+    if length is not None and length > limit:
+        raise RequestEntityTooLarge()
 
 
 def add_safety_headers(response):

@@ -1,6 +1,8 @@
 """Load the trained model with its metadata and make predictions.
 
-In Python: `load_model().predict([{"field": 1.0, ...}])` from `iris_classifier.model`.
+In Python:
+    from iris_classifier.model import load_model
+    load_model().predict([{"field": 1.0, ...}])
 """
 
 import hashlib
@@ -62,11 +64,23 @@ def file_digest(path):
         return hashlib.file_digest(file, "sha256").hexdigest()
 
 
+def unreadable(path, error):
+    """The ModelError for a file that is there but cannot be read (its permissions, a folder)."""
+    message = f"cannot read {path}: {error.strerror}"
+    if isinstance(error, PermissionError):
+        message += f"; let the user the server runs as read it: `chmod a+r {path}`"
+    return ModelError(message)
+
+
 def check_file(path, expected_digest):
-    """A model file must exist and be byte for byte the one training wrote."""
+    """A model file must exist, be readable and be byte for byte the one training wrote."""
     if not path.exists():
         raise ModelError(f"{path} not found: train the model with `make train`")
-    if expected_digest and file_digest(path) != expected_digest:
+    try:
+        digest = file_digest(path)
+    except OSError as error:
+        raise unreadable(path, error) from None
+    if expected_digest and digest != expected_digest:
         raise ModelError(
             f"{path} is corrupt or truncated (not the file training wrote); "
             "retrain it with `make train`"
@@ -269,6 +283,8 @@ def read_metadata(directory):
         # NaN or Infinity (a metric that could not be computed) is read as null, so that
         # the model card served as JSON stays valid JSON.
         metadata = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda _: None)
+    except OSError as error:
+        raise unreadable(path, error) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise ModelError(f"{path} is not valid JSON ({error}); retrain with `make train`") from None
     if not isinstance(metadata, dict):

@@ -17,9 +17,13 @@ MISSING_WORDS = frozenset({"", "na", "nan", "null", "none", "n/a"})
 TEXT_MAX_LENGTH = 10_000  # characters in one text field: a long review, not a book
 TEXT_EXAMPLE = "Type your text here."  # the form's starting text; never a training value
 # The largest size a number may have, either side of 0. ONNX Runtime computes in 32-bit
-# floats, which end at about 3.4e38; no measurement comes near it.
-NUMBER_LIMIT = 1e38
-TOO_LARGE = f"expected a number from {-NUMBER_LIMIT:g} to {NUMBER_LIMIT:g}, got one too large"
+# floats, which end at about 3.4e38; no measurement comes near it. An exact integer, as
+# the JSON Schema's bound is: the float 1e38 is 99999999999999997748809823456034029568.
+NUMBER_LIMIT = 10**38
+# A whole number stays exact in a float (what models read) up to 2**53, and fits the
+# int64 columns a model brought from a notebook may read.
+INTEGER_LIMIT = 2**53
+LIMITS = {"number": NUMBER_LIMIT, "integer": INTEGER_LIMIT}
 MAX_ERRORS = 20  # messages in one answer: enough to fix a batch, never a million echoed back
 SHOWN_LENGTH = 40  # characters of a client's value (or field name) repeated in a message
 
@@ -182,7 +186,8 @@ class Schema:
         for field in self.fields:
             spec = {"title": field.label}
             if field.kind in ("number", "integer"):
-                spec.update(type=field.kind, minimum=-NUMBER_LIMIT, maximum=NUMBER_LIMIT)
+                limit = LIMITS[field.kind]
+                spec.update(type=field.kind, minimum=-limit, maximum=limit)
             elif field.kind == "boolean":
                 spec["type"] = "boolean"
             elif field.kind == "text":
@@ -230,8 +235,8 @@ def _check_json_value(field, value):
             return None, f"expected a number, got {_describe(value)}"
         if isinstance(value, float) and not math.isfinite(value):
             return None, "expected a finite number, got NaN or infinity"
-        if abs(value) > NUMBER_LIMIT:  # exact for a huge int too: it is not turned into a float
-            return None, TOO_LARGE
+        if abs(value) > LIMITS[kind]:  # exact for a huge int too: it is not turned into a float
+            return None, too_large(kind)
         if kind == "integer" and value != int(value):
             return None, f"expected a whole number, got {value!r}"
         return (int(value) if kind == "integer" else float(value)), None
@@ -283,10 +288,18 @@ def parse_text(field, text):
     except ValueError:
         return None, f"expected a number, got {shown(text)}"
     if math.isinf(number) and "inf" not in text.lower():
-        return None, TOO_LARGE  # digits enough to overflow a float, not the word "inf"
+        return None, too_large(field.kind)  # digits enough to overflow a float, not "inf"
     if field.kind == "integer" and number.is_integer() and math.isfinite(number):
         return int(number), None
     return number, None
+
+
+def too_large(kind):
+    """The message for a number beyond the limit of its kind (LIMITS)."""
+    if kind == "integer":
+        limits = f"{-INTEGER_LIMIT:,} to {INTEGER_LIMIT:,}"
+        return f"expected a whole number from {limits}, got one too large"
+    return f"expected a number from {-NUMBER_LIMIT:g} to {NUMBER_LIMIT:g}, got one too large"
 
 
 def range_warning(field, value):

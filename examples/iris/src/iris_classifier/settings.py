@@ -2,7 +2,7 @@
 
 HOST                 address to listen on (127.0.0.1; in a container use 0.0.0.0)
 PORT                 port to listen on (8000)
-THREADS              request threads, waitress only (8)
+THREADS              request threads (8); with gunicorn, the threads of each worker
 WEB_CONCURRENCY      worker processes, gunicorn only (2)
 MAX_CONTENT_LENGTH   largest request body in bytes (5 MiB); a bigger one gets 413
 """
