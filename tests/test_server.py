@@ -372,8 +372,11 @@ def test_a_wrong_content_type_is_415(server, openapi):
 
 
 def test_a_50_mb_body_is_413(server, openapi):
-    status, body = post_large(server, 50 * 1024 * 1024)
-    assert (status, body) == (413, TOO_LARGE)
+    # Again and again: a server that closes with the rest of the body unread makes the
+    # kernel reset the connection, and the client often loses the 413 it was sent.
+    for _ in range(10):
+        status, body = post_large(server, 50 * 1024 * 1024)
+        assert (status, body) == (413, TOO_LARGE)
     response_schema(openapi, "/predict", "post", 413).validate(body)
     assert server.get("/ready").status == 200, "the server is still fine"
 
