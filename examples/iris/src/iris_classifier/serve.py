@@ -6,7 +6,9 @@ Its settings come from environment variables (see settings.py), for example
 
 import logging
 import signal
+import socket
 import sys
+import time
 
 from waitress import create_server
 from waitress.channel import HTTPChannel
@@ -33,17 +35,57 @@ class TooLargeTask(WSGITask):
 
     def execute(self):
         self.set_close_on_finish()  # the rest of the body is never read
+        self.channel.linger_on_close = True
         super().execute()
+
+
+# After a 413 the client may still be sending. Closing a socket with unread bytes makes the
+# kernel send a reset, which can destroy the 413 before the client reads it; so the server
+# stops writing, then reads and drops what still comes, for this long at most.
+LINGER_SECONDS = 5
 
 
 class Channel(HTTPChannel):
     """One client connection; waitress's own, except for a body over the limit."""
+
+    linger_on_close = False
+    linger_until = None  # set while the rest of a refused body is read and dropped
 
     @staticmethod
     def error_task_class(channel, request):
         if isinstance(request.error, RequestEntityTooLarge):
             return TooLargeTask(channel, request)
         return ErrorTask(channel, request)
+
+    def handle_close(self):
+        if self.linger_on_close and self.linger_until is None and self.connected:
+            try:
+                self.socket.shutdown(socket.SHUT_WR)  # the client reads the answer, then EOF
+            except OSError:
+                return super().handle_close()
+            self.linger_until = time.monotonic() + LINGER_SECONDS
+            self.will_close = False
+            return None
+        return super().handle_close()
+
+    def readable(self):
+        if self.linger_until is None:
+            return super().readable()
+        if time.monotonic() > self.linger_until:
+            self.will_close = True  # writable() then closes it
+            return False
+        return True
+
+    def writable(self):
+        if self.linger_until is None:
+            return super().writable()
+        return self.will_close
+
+    def handle_read(self):
+        if self.linger_until is None:
+            return super().handle_read()
+        self.recv(self.adj.recv_bytes)  # dropped; at the client's end of data this closes
+        return None
 
 
 def main():
