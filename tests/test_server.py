@@ -6,6 +6,7 @@ answers it really gives.
 """
 
 import csv
+import http.client
 import io
 import json
 import math
@@ -520,6 +521,97 @@ def test_ctrl_c_or_sigterm_stops_the_server_cleanly(render, tmp_path, kind, stop
     assert lines[0].startswith("Iris classifier: serving on http://127.0.0.1:")
     assert lines[-1] == "Stopped."
     assert "Traceback" not in log.read_text()
+
+
+def assert_refused(port):
+    """A new connection is refused at once, not left hanging until the server exits."""
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+# Scoring a CSV of this many rows takes a few tenths of a second; its answer is about 2 MB.
+DRAIN_ROWS = 30_000
+DRAIN_GRACE = 20  # GRACEFUL_TIMEOUT for these tests: generous, for a busy CI machine
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_sigterm_answers_every_request_in_progress_then_exits(render, tmp_path, kind):
+    """`docker stop`: once, waitress cut every response and gunicorn reset queued requests.
+
+    Ten clients each send a CSV, more than the server has threads for (2, or 2 x 2), so
+    some are being scored, some wait in the server's queue and some in the system's. The
+    server gets SIGTERM while none has been answered, and the clients only start reading
+    after it. Every client gets its whole answer; a new connection half a second after the
+    signal is refused; the server exits 0, well within GRACEFUL_TIMEOUT.
+    """
+    project = render(SERVERS[kind])
+    rows = [[*GOOD.values()] for _ in range(DRAIN_ROWS)]
+    body = csv_text([FIELDS, *rows]).encode()
+    env = {"THREADS": "2", "GRACEFUL_TIMEOUT": str(DRAIN_GRACE)}
+    with running(project, tmp_path / "server.log", stop=signal.SIGTERM, **env) as server:
+        sent = threading.Barrier(11)
+        signalled = threading.Event()
+        replies = []
+
+        def client():
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            try:
+                connection.request("POST", "/predict", body, {"Content-Type": "text/csv"})
+                sent.wait()
+                signalled.wait()
+                response = connection.getresponse()
+                replies.append((response.status, response.read()))
+            except OSError as error:
+                replies.append((None, repr(error)))
+            finally:
+                connection.close()
+
+        clients = [threading.Thread(target=client) for _ in range(10)]
+        for thread in clients:
+            thread.start()
+        sent.wait()  # every request is sent
+        os.kill(server.process.pid, signal.SIGTERM)
+        stopped = time.monotonic()
+        time.sleep(0.5)
+        assert_refused(server.port)
+        signalled.set()
+        for thread in clients:
+            thread.join()
+        server.process.wait(timeout=DRAIN_GRACE + 10)
+        stop_took = time.monotonic() - stopped
+
+    assert [status for status, _ in replies] == [200] * 10, replies
+    for _, answer in replies:
+        lines = answer.decode().splitlines()
+        assert len(lines) == DRAIN_ROWS + 1 and lines[-1].split(",")[4] == "setosa"
+    assert server.process.returncode == 0
+    assert stop_took < DRAIN_GRACE, f"stopped after {stop_took:.1f} s"
+    log = server.log()
+    assert log.splitlines()[-1] == "Stopped."
+    assert "unfinished" not in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_sigterm_stops_a_server_held_by_a_slow_client_after_the_grace_period(
+    render, tmp_path, kind
+):
+    """A client that never finishes its request cannot keep the server from stopping."""
+    project = render(SERVERS[kind])
+    with (
+        running(
+            project, tmp_path / "server.log", stop=signal.SIGTERM, GRACEFUL_TIMEOUT="2"
+        ) as server,
+        socket.create_connection(("127.0.0.1", server.port)) as slow,
+    ):
+        slow.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        time.sleep(0.5)
+        os.kill(server.process.pid, signal.SIGTERM)
+        stopped = time.monotonic()
+        server.process.wait(timeout=15)
+        stop_took = time.monotonic() - stopped
+    assert server.process.returncode == 0
+    assert 1.5 < stop_took < 5, f"stopped after {stop_took:.1f} s"
+    assert server.log().splitlines()[-1] == "Stopped."
 
 
 @pytest.mark.parametrize("kind", list(SERVERS))
