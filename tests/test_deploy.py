@@ -388,9 +388,10 @@ def test_ebextensions_use_only_known_options_with_the_answers(render, variant):
     else:
         assert "PORT" not in env, "on the Docker platform the port is the Dockerfile's EXPOSE"
     if answers.get("server") == "gunicorn":
-        assert "WEB_CONCURRENCY" in env and "THREADS" not in env
+        assert "WEB_CONCURRENCY" in env and "THREADS" in env
     else:
         assert "THREADS" in env and "WEB_CONCURRENCY" not in env
+    assert env["GRACEFUL_TIMEOUT"] == "6"
 
 
 @pytest.mark.parametrize("variant", ["docker-eb", "eb-python"])
