@@ -232,9 +232,8 @@ def test_dockerfile_structure(render, variant):
     urls = re.findall(r"http://127\.0\.0\.1:(\d+)(/\S*?)['\"]", check)
     assert urls == [(port, "/health")], f"health check asks {urls}, expected port {port} /health"
 
-    # waitress stops cleanly on SIGINT; gunicorn handles SIGTERM (docker stop's default) itself.
-    stop = [value for kind, value in steps if kind == "STOPSIGNAL"]
-    assert stop == (["SIGINT"] if answers.get("server", "waitress") == "waitress" else [])
+    # Both servers drain on SIGTERM, docker stop's default: no STOPSIGNAL.
+    assert not [value for kind, value in steps if kind == "STOPSIGNAL"]
 
 
 @pytest.mark.parametrize(
@@ -389,9 +388,10 @@ def test_ebextensions_use_only_known_options_with_the_answers(render, variant):
     else:
         assert "PORT" not in env, "on the Docker platform the port is the Dockerfile's EXPOSE"
     if answers.get("server") == "gunicorn":
-        assert "WEB_CONCURRENCY" in env and "THREADS" not in env
+        assert "WEB_CONCURRENCY" in env and "THREADS" in env
     else:
         assert "THREADS" in env and "WEB_CONCURRENCY" not in env
+    assert env["GRACEFUL_TIMEOUT"] == "6"
 
 
 @pytest.mark.parametrize("variant", ["docker-eb", "eb-python"])

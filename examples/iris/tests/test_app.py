@@ -603,7 +603,7 @@ def test_openapi_describes_the_schema_and_the_routes(client, model):
     assert "422" in document["paths"]["/predict"]["post"]["responses"]
 
 
-@pytest.mark.parametrize("body", ["", "\n\n", "a,b\n", "a,b\n\n  \n", "\n1,2\n"])
+@pytest.mark.parametrize("body", ["", "\n\n", "a,b\n", "a,b\n\n  \n", "\n1,2\n", "0\n0"])
 def test_openapi_says_a_csv_needs_a_row_as_the_service_does(client, body):
     document = client.get("/openapi.json").get_json()
     csv_body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["text/csv"]
@@ -653,3 +653,7 @@ def test_settings_come_from_the_environment():
     assert (settings.address, settings.url) == ("0.0.0.0:9000", "http://127.0.0.1:9000")
     with pytest.raises(SettingsError, match="PORT must be a whole number"):
         from_env({"PORT": "eighty"})
+    stopping = from_env({"GRACEFUL_TIMEOUT": "3", "CONNECTION_LIMIT": "500"})
+    assert (stopping.graceful_timeout, stopping.connection_limit) == (3, 500)
+    with pytest.raises(SettingsError, match="GRACEFUL_TIMEOUT must be 1 or more"):
+        from_env({"GRACEFUL_TIMEOUT": "0"})

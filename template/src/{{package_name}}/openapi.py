@@ -51,12 +51,49 @@ def prediction_schema(model):
     }
 
 
-# A header line, then at least one line with a value: an empty CSV gets 400.
-CSV_BODY = {
-    "type": "string",
-    "description": "A header line naming the fields, then one line of values per row.",
-    "pattern": "^[^\\n]*\\S[^\\n]*\\r?\\n[\\s\\S]*\\S",
+# What each kind of value looks like in a CSV the service scores (see csv_body below).
+CSV_VALUES = {
+    "number": r"-?[0-9]{1,15}(\.[0-9]{1,15})?",
+    "integer": r"-?[0-9]{1,15}",
+    "boolean": "(true|false)",
+    "text": r'[^\s,"]([^\r\n,"]*[^\s,"])?',  # no comma or quote, no space at either end
 }
+
+
+def csv_cell(text):
+    """A value as a CSV cell, quoted if it has to be; then escaped for a regular expression."""
+    if any(character in text for character in ',"\r\n'):
+        text = '"' + text.replace('"', '""') + '"'
+    return "".join("\\" + c if c in "\\^$.|?*+()[]{}/" else c for c in text)
+
+
+def csv_body(schema):
+    """The JSON Schema of a CSV request body: a string, with a pattern.
+
+    The pattern is narrower than what the service reads (it also takes the columns in any
+    order, or named by their labels, other columns, quoted values, numbers like 1e3), but
+    a CSV that matches it is always scored. A tool that writes requests from this document
+    (schemathesis, for one) then only sends CSVs that are meant to work.
+    """
+    values = []
+    for field in schema.fields:
+        if field.kind == "category":
+            value = "(" + "|".join(csv_cell(category) for category in field.categories) + ")"
+        else:
+            value = CSV_VALUES[field.kind]
+        values.append(value if field.required else f"({value})?")
+    header = ",".join(csv_cell(field.name) for field in schema.fields)
+    row = ",".join(values)
+    return {
+        "type": "string",
+        "description": (
+            "A header line naming the fields, then one line of values per row. Columns may "
+            "come in any order and be named by field name or label; other columns are "
+            "passed through to the answer."
+        ),
+        "pattern": f"^{header}\\r?\\n{row}(\\r?\\n{row})*(\\r?\\n)?$",
+    }
+
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -95,7 +132,7 @@ def document(model, example_row, example_answer, example_csv):
                         "several": {"summary": "A list of rows", "value": [example_row] * 2},
                     },
                 },
-                "text/csv": {"schema": CSV_BODY, "example": example_csv},
+                "text/csv": {"schema": csv_body(model.schema), "example": example_csv},
             },
         },
         "responses": {

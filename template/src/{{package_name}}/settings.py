@@ -5,6 +5,8 @@ PORT                 port to listen on (8000)
 THREADS              request threads (8); with gunicorn, the threads of each worker
 WEB_CONCURRENCY      worker processes, gunicorn only (2)
 MAX_CONTENT_LENGTH   largest request body in bytes (5 MiB); a bigger one gets 413
+GRACEFUL_TIMEOUT     seconds to finish the requests in progress on SIGTERM or Ctrl-C (6)
+CONNECTION_LIMIT     open client connections at most, waitress only (100); more wait
 """
 
 import logging
@@ -25,6 +27,9 @@ class Settings:
     threads: int = 8
     workers: int = 2
     max_content_length: int = 5 * 1024 * 1024
+    # Under the 10 s `docker stop` waits before it kills the server.
+    graceful_timeout: int = 6
+    connection_limit: int = 100
 
     @property
     def address(self):
@@ -71,6 +76,8 @@ def from_env(environ=None):
         threads=env_int("THREADS", defaults.threads, environ),
         workers=env_int("WEB_CONCURRENCY", defaults.workers, environ),
         max_content_length=env_int("MAX_CONTENT_LENGTH", defaults.max_content_length, environ),
+        graceful_timeout=env_int("GRACEFUL_TIMEOUT", defaults.graceful_timeout, environ),
+        connection_limit=env_int("CONNECTION_LIMIT", defaults.connection_limit, environ),
     )
 
 

@@ -1,16 +1,18 @@
 """Start the production web server, waitress: `make serve` or `python -m <package>.serve`.
 
 Its settings come from environment variables (see settings.py), for example
-`PORT=8080 THREADS=16 make serve`. Ctrl-C stops it.
+`PORT=8080 THREADS=16 make serve`. Ctrl-C stops it, and so does SIGTERM (`docker stop`,
+Elastic Beanstalk): either way the requests in progress are answered first.
 """
 
 import logging
+import os
 import signal
 import socket
 import sys
 import time
 
-from waitress import create_server
+from waitress import create_server, wasyncore
 from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 from waitress.task import ErrorTask, WSGITask
@@ -87,6 +89,47 @@ class Channel(HTTPChannel):
         self.recv(self.adj.recv_bytes)  # dropped; at the client's end of data this closes
         return None
 
+    def busy(self):
+        """A request is coming in, being answered or sent, or a refused body is dropped."""
+        return bool(self.request or self.requests or self.total_outbufs_len or self.linger_until)
+
+
+# While stopping, a connection that sends nothing for this long is closed. Not at once: a
+# client that has just connected may have its request on the way.
+IDLE_SECONDS = 1
+
+
+def serve_until_stopped(connections, grace):
+    """Serve until SIGTERM or Ctrl-C, then finish what was asked: -> requests left unfinished.
+
+    waitress on its own drops every request in progress when it stops. Here the server
+    first stops listening (a new connection is refused), then goes on answering the
+    requests it has and sending the answers, for `grace` seconds at most.
+    """
+    stop = []
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda number, frame: stop.append(number))
+    while not stop:
+        wasyncore.loop(timeout=0.2, map=connections, count=1)  # what server.run() does
+
+    for listener in [c for c in connections.values() if isinstance(c, BaseWSGIServer)]:
+        taken = None
+        while taken != len(connections):  # take the clients that connected before the signal
+            taken = len(connections)
+            listener.handle_accept()
+        # Not listener.close(): that also closes the trigger the threads wake this loop with.
+        wasyncore.dispatcher.close(listener)
+
+    deadline = time.monotonic() + grace
+    while True:
+        channels = [c for c in connections.values() if isinstance(c, Channel)]
+        if not channels or time.monotonic() > deadline:
+            return sum(channel.busy() for channel in channels)
+        for channel in channels:
+            if not channel.busy() and time.time() - channel.last_activity > IDLE_SECONDS:
+                channel.will_close = True  # kept alive after an answer, or never used
+        wasyncore.loop(timeout=0.1, map=connections, count=1)
+
 
 def main():
     configure_logging()
@@ -106,6 +149,7 @@ def main():
             host=settings.host,
             port=settings.port,
             threads=settings.threads,
+            connection_limit=settings.connection_limit,
             # waitress reads a whole body before the app sees it. Past twice the limit (chunk
             # headers count too) it stops, rather than keep up to 1 GiB of it on disk.
             max_request_body_size=2 * settings.max_content_length,
@@ -117,10 +161,17 @@ def main():
         if isinstance(listener, BaseWSGIServer):
             listener.channel_class = Channel
     print(settings.startup_line(f"waitress, {settings.threads} threads"), flush=True)
-    # `docker stop` and Elastic Beanstalk send SIGTERM: stop as cleanly as on Ctrl-C.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    server.run()  # returns after Ctrl-C, once waitress has stopped its threads
-    print("Stopped.")
+    unfinished = serve_until_stopped(connections, settings.graceful_timeout)
+    if unfinished:
+        logging.warning(
+            "%d requests still unfinished after GRACEFUL_TIMEOUT (%d s): dropped",
+            unfinished,
+            settings.graceful_timeout,
+        )
+    server.task_dispatcher.shutdown(timeout=1)
+    print("Stopped.", flush=True)
+    if unfinished:
+        os._exit(0)  # not Python's normal exit, which can crash under threads still predicting
     return 0
 
 
