@@ -30,7 +30,7 @@ def kind(columns, values, name="column"):
     return columns.decide(pd.Series(values, name=name)).kind
 
 
-DATES = pd.Series(pd.Timestamp("2021-01-01") + pd.to_timedelta(np.arange(0, 400, 7), unit="D"))
+DATES = pd.Series(pd.Timestamp("2021-01-01") + pd.to_timedelta(np.arange(0, 400, 5), unit="D"))
 
 
 def test_day_first_dates_are_read_day_first(columns):
@@ -82,3 +82,17 @@ def test_constant_and_empty_columns_are_left_out_with_the_right_words(columns):
     assert lines[1].split() == ["empty", "left", "out:", "no", "values", "at", "all."]
     # A value or a gap may mean something: that column is kept.
     assert kind(columns, ["x", None] * 15) != "identifier"
+
+
+def test_the_day_of_week_input_says_which_number_is_which_day(columns):
+    inputs, _, kinds = columns.expand(pd.DataFrame({"Signup": DATES.dt.strftime("%Y-%m-%d")}))
+    label = "Signup (day of week)"
+    field = columns.make_field("signup_day_of_week", label, inputs[label], kinds[label])
+    assert field.label == "Signup (day of week: 0 = Monday to 6 = Sunday)"
+    assert (field.name, field.minimum, field.maximum) == ("signup_day_of_week", 0, 6)
+
+
+def test_a_small_table_of_names_does_not_publish_them_as_categories(columns):
+    names = ["Ann Lee", "Bo Kim", "Cy Young", "Di Park", "Ed Wu", "Flo Ng", "Gus Oh", "Hal Li"]
+    assert kind(columns, names, "name") == "identifier"
+    assert kind(columns, ["red", "blue", "red", "green", "blue", "red"], "colour") == "category"

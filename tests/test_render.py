@@ -153,6 +153,8 @@ def test_matrix_renders_train_and_pass_their_tests(render, name):
         assert len(meta["schema"]) == answers["n_features"]
     if "features" in answers:
         assert [f["label"] for f in meta["schema"]] == answers["features"]
+    if answers.get("model_type") in ("xgboost", "lightgbm"):
+        assert "n_jobs=1" in meta["estimator"], meta["estimator"]  # see BOOSTER_THREADS
     onnx = meta.get("onnx")
     if answers.get("inference") == "sklearn" or answers.get("model_source") == "existing":
         assert onnx is None

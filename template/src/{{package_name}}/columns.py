@@ -97,7 +97,7 @@ def decide(series, overrides=None):
     wordy = words.mean() >= 4 or (words.mean() >= 2 and text.str.len().mean() >= 30)
     if distinct > 0.5 * n and wordy:
         return Decision(column, "text", f"free text, {words.mean():.0f} words a row on average")
-    if n >= 20 and distinct >= 0.9 * n:
+    if (n >= 20 and distinct >= 0.9 * n) or (n >= 5 and distinct == n):
         return Decision(column, "identifier", f"{distinct} different values in {n} rows")
     if distinct > MAX_CATEGORIES:
         return Decision(
@@ -185,6 +185,8 @@ def expand(frame, overrides=None):
 
 def make_field(name, label, series, kind):
     """A schema Field of the decided kind."""
+    if label.endswith(" (day of week)"):  # a part of a date (expand): say what the numbers are
+        label = label[:-1] + ": 0 = Monday to 6 = Sunday)"
     if kind == "text":
         # No default and no list of values: text from the data is never published.
         return Field(name, label, "text", bool(series.notna().all()))
