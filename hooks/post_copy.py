@@ -159,6 +159,32 @@ def template_module(name):
     return module
 
 
+def column_report(answers, csv_path):
+    """What training will make of each input column of the CSV (the template's columns.py,
+    the code `make train` runs), as the lines it prints. Empty when pandas is not where
+    copier runs, or the CSV does not read: `make train` says it then."""
+    try:
+        import pandas as pd
+
+        package = HERE.parent / "template" / "src" / "{{package_name}}"
+        spec = importlib.util.spec_from_loader("template_package", None, is_package=True)
+        module = importlib.util.module_from_spec(spec)
+        module.__path__ = [str(package)]  # columns.py imports .schema from beside it
+        sys.modules["template_package"] = module
+        columns = importlib.import_module("template_package.columns")
+        frame = pd.read_csv(csv_path, skipinitialspace=True)
+        frame = frame[frame[answers["target_column"]].notna()]
+        frame = frame.drop(columns=[answers["target_column"]])
+        if answers.get("features"):
+            by_safe_name = dict(zip(safe_names(frame.columns), frame.columns, strict=True))
+            frame = frame[[by_safe_name.get(str(f), f) for f in answers["features"]]]
+        overrides = answers.get("column_kinds") or {}
+        decisions = [columns.decide(frame[c].rename(c), overrides) for c in frame.columns]
+        return columns.report(decisions)
+    except Exception:  # noqa: BLE001 - only a preview: training reports any problem
+        return []
+
+
 def read_model_facts(path):
     model_files = template_module("model_files")
     try:
@@ -421,6 +447,12 @@ def main(project=None, cleanup=False):
         print(f"\nerror: {error}\n", file=sys.stderr)
         return 1
     if not answers.get("bootstrap"):
+        if answers.get("model_source") == "train" and answers.get("dataset") == "csv":
+            lines = column_report(answers, project / "data" / resolve(answers["data_path"]).name)
+            if lines:
+                print("\nWhat training will make of each column (COLUMN_KINDS in config.py")
+                print("changes it; `make train` prints this again):")
+                print("\n".join(lines), flush=True)
         return 0
     try:
         bootstrap(answers, project)

@@ -214,3 +214,25 @@ def test_the_venv_python_is_where_venv_puts_it(monkeypatch):
     assert post_copy.venv_interpreter(project) == project / ".venv" / "bin" / "python"
     monkeypatch.setattr(post_copy.os, "name", "nt")
     assert post_copy.venv_interpreter(project) == project / ".venv" / "Scripts" / "python.exe"
+
+
+def test_without_bootstrap_the_copy_says_what_each_column_becomes(tmp_path, capsys):
+    """Training is not run at copy time then; the column report still is shown."""
+    import yaml
+
+    answers = {
+        "model_source": "train",
+        "dataset": "csv",
+        "data_path": str(DATA / "customers.csv"),
+        "target_column": "churned",
+        "column_kinds": {"Plan": "text"},
+        "bootstrap": False,
+    }
+    (tmp_path / "data").mkdir()
+    (tmp_path / ".copier-answers.yml").write_text(yaml.safe_dump(answers), encoding="utf-8")
+    assert post_copy.main(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "E-mail         left out: looks like e-mail addresses" in out
+    assert "Signup date    date -> Signup date (year)" in out
+    assert "Plan           text: set in COLUMN_KINDS" in out
+    assert "churned" not in out  # the target is not an input

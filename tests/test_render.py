@@ -153,6 +153,8 @@ def test_matrix_renders_train_and_pass_their_tests(render, name):
         assert len(meta["schema"]) == answers["n_features"]
     if "features" in answers:
         assert [f["label"] for f in meta["schema"]] == answers["features"]
+    if answers.get("model_type") in ("xgboost", "lightgbm"):
+        assert "n_jobs=1" in meta["estimator"], meta["estimator"]  # see BOOSTER_THREADS
     onnx = meta.get("onnx")
     if answers.get("inference") == "sklearn" or answers.get("model_source") == "existing":
         assert onnx is None
@@ -187,6 +189,27 @@ def test_awkward_csv_columns_become_safe_fields_with_their_labels(render):
     assert fields["bill_length_mm"]["required"] is False  # it has gaps: imputed
     assert fields["island"]["required"] is True
     assert meta["target"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def train_on(project, tmp_path, csv_text):
+    """Copy a rendered project, give it another CSV (same file name), train it."""
+    import shutil
+
+    copy = shutil.copytree(project, tmp_path / project.name)
+    data_file = next((copy / "data").glob("*.csv"))
+    data_file.write_text(csv_text, encoding="utf-8")
+    return run([sys.executable, "-m", f"{package_of(copy)}.train"], copy, check=False)
+
+
+def test_a_class_with_two_rows_stops_training_with_one_line_naming_it(render, tmp_path):
+    """Stratified hold-out leaves such a class one row to cross-validate on: say so."""
+    lines = (DATA / "birds.csv").read_text(encoding="utf-8").splitlines()
+    rare = [line.rsplit(",", 1)[0] + ",Emperor" for line in lines[1:3]]
+    result = train_on(render(CSV_BIRDS), tmp_path, "\n".join(lines + rare) + "\n")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("error:") == 1, result.stderr
+    assert "at least 3 rows" in result.stderr and "'Emperor' (2)" in result.stderr
 
 
 def test_training_twice_gives_the_same_model(render):

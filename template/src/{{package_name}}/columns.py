@@ -24,9 +24,24 @@ from .schema import Field, derive_field
 KINDS = ("number", "integer", "boolean", "category", "text", "date", "identifier")
 MAX_CATEGORIES = 50  # more distinct values than this, and a column is not a category
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key|code)([^a-z]|$)|_id$|id$", re.IGNORECASE)
-DATE_LIKE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?$")
-DATE_PARTS = {"year": "year", "month": "month", "day of week": "dayofweek"}
+ID_WORDS = {"id", "uuid", "guid", "key", "code"}  # words of a column name that mean "an id"
+DATE_LIKE = re.compile(
+    r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"  # the date: 2024-03-31, 31/03/2024, 31.3.2024
+    r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"  # a time, a time zone
+)
+# The ways a date is written, tried in this order (the first that reads the most rows wins,
+# so 03/04/2024 is the 3rd of April unless a value such as 12/31/2024 says month first).
+DATE_FORMATS = {
+    "ISO8601": "year-month-day",
+    "%d/%m/%Y": "day/month/year",
+    "%m/%d/%Y": "month/day/year",
+    "%d.%m.%Y": "day.month.year",
+    "%d-%m-%Y": "day-month-year",
+    "%m-%d-%Y": "month-day-year",
+    "%Y/%m/%d": "year/month/day",
+}
+NO_VALUES = "no values at all"
+DATE_PARTS = {"year": "year", "month": "month", "day of week": "day_of_week"}
 
 
 @dataclass(frozen=True)
@@ -52,14 +67,17 @@ def decide(series, overrides=None):
     present = series.dropna()
     n, distinct = len(present), present.nunique()
     if n == 0:
-        return Decision(column, "identifier", "no values at all")
+        return Decision(column, "identifier", NO_VALUES)
     if distinct == 2 and _two_valued_boolean(present):
         return Decision(column, "boolean", "two values, yes/no or 0/1")
     if present.dtype.kind == "b":
         return Decision(column, "boolean", "true/false values")
+    if distinct == 1 and n == len(series):
+        return Decision(column, "identifier", "the same value in every row: nothing to learn")
     if present.dtype.kind in "iuf":
         whole = bool((present == present.round()).all())
-        if whole and n >= 20 and distinct == n and (ID_NAME.search(column) or _counts_up(present)):
+        unique = whole and n >= 20 and distinct == n
+        if unique and (_id_name(column) or _counts_up(present) or _same_long_length(present)):
             return Decision(column, "identifier", f"{n} different whole numbers, one per row")
         if whole:
             return Decision(column, "integer", "whole numbers")
@@ -67,12 +85,19 @@ def decide(series, overrides=None):
     text = present.astype(str).str.strip()
     if text.str.match(EMAIL).mean() > 0.5:
         return Decision(column, "identifier", "looks like e-mail addresses")
-    if text.str.match(DATE_LIKE).mean() > 0.9 and _parse_dates(text).notna().mean() > 0.9:
-        return Decision(column, "date", "dates: used as year, month and day of week")
+    if text.str.match(DATE_LIKE).mean() > 0.9:
+        date_format = _date_format(text)
+        if date_format is not None:
+            written = DATE_FORMATS[date_format]
+            return Decision(
+                column, "date", f"dates ({written}): used as year, month and day of week"
+            )
     words = text.str.split().str.len()
-    if distinct > 0.5 * n and (words.mean() >= 4 or text.str.len().mean() >= 30):
+    # Free text is words with spaces between them: a long code (a UUID, a hash) is not.
+    wordy = words.mean() >= 4 or (words.mean() >= 2 and text.str.len().mean() >= 30)
+    if distinct > 0.5 * n and wordy:
         return Decision(column, "text", f"free text, {words.mean():.0f} words a row on average")
-    if n >= 20 and distinct >= 0.9 * n:
+    if (n >= 20 and distinct >= 0.9 * n) or (n >= 5 and distinct == n):
         return Decision(column, "identifier", f"{distinct} different values in {n} rows")
     if distinct > MAX_CATEGORIES:
         return Decision(
@@ -87,17 +112,45 @@ def _two_valued_boolean(present):
     return any(words == pair for pair in pairs)
 
 
+def _id_name(column):
+    """Whether a column's name says it is an id: customer_id, CustomerID, user-uuid."""
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", column)
+    return any(word.lower() in ID_WORDS for word in words)
+
+
 def _counts_up(values):
     """1, 2, 3... or any steadily increasing sequence: a row number."""
     return bool(values.is_monotonic_increasing)
 
 
-def _parse_dates(text):
-    return pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
+def _same_long_length(values):
+    """Whole numbers all of 7 or more digits, all as long: phone or account numbers."""
+    lengths = values.abs().astype("int64").astype(str).str.len()
+    return lengths.nunique() == 1 and int(lengths.iloc[0]) >= 7
+
+
+def _date_format(text):
+    """The format (a key of DATE_FORMATS) that reads more than 90% of the values, or None."""
+    best, best_count = None, 0
+    for date_format in DATE_FORMATS:
+        count = int(_parse_dates(text, date_format).notna().sum())
+        if count > best_count:
+            best, best_count = date_format, count
+    return best if best_count > 0.9 * len(text) else None
+
+
+def _parse_dates(text, date_format):
+    """Strings -> datetimes (NaT where unreadable). Only the date counts: a time is dropped."""
+    if date_format != "ISO8601":
+        text = text.str.split(r"[ T]", n=1, regex=True).str[0]
+    dates = pd.to_datetime(text, errors="coerce", format=date_format, utc=True)
+    return dates.dt.tz_localize(None)
 
 
 def how_to_include(decision):
     """The line a user reads when a column is left out."""
+    if decision.reason == NO_VALUES:
+        return f"left out: {NO_VALUES}."
     return (
         f"left out: {decision.reason}. To use it, set COLUMN_KINDS[{decision.column!r}] "
         '= "category" (or "text") in config.py, then run `make train`.'
@@ -114,7 +167,8 @@ def expand(frame, overrides=None):
         if decision.kind == "identifier":
             continue
         if decision.kind == "date":
-            dates = _parse_dates(series.astype("string").str.strip())
+            text = series.astype("string").str.strip()
+            dates = _parse_dates(text, _date_format(text.dropna()) or "ISO8601")
             for part, attribute in DATE_PARTS.items():
                 columns[f"{column} ({part})"] = getattr(dates.dt, attribute).astype("Float64")
                 kinds[f"{column} ({part})"] = "integer"
@@ -131,6 +185,8 @@ def expand(frame, overrides=None):
 
 def make_field(name, label, series, kind):
     """A schema Field of the decided kind."""
+    if label.endswith(" (day of week)"):  # a part of a date (expand): say what the numbers are
+        label = label[:-1] + ": 0 = Monday to 6 = Sunday)"
     if kind == "text":
         # No default and no list of values: text from the data is never published.
         return Field(name, label, "text", bool(series.notna().all()))

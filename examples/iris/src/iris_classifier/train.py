@@ -51,12 +51,29 @@ def score(task, y_true, y_pred):
     }
 
 
+# A class needs a row held out for testing and two left to cross-validate on.
+SMALLEST_CLASS = 3
+
+
+def check_class_sizes(target, smallest=SMALLEST_CLASS):
+    """A DataError naming the classes with fewer than `smallest` rows, if any."""
+    counts = target.value_counts()
+    small = counts[counts < smallest]
+    if len(small):
+        named = ", ".join(f"{label!r} ({count})" for label, count in small.head(5).items())
+        raise data.DataError(
+            f"every class needs at least {SMALLEST_CLASS} rows (one is held out for testing, "
+            f"two are left to cross-validate on); too few: {named}. Add rows of "
+            f"{'that class' if len(small) == 1 else 'those classes'}, or remove "
+            f"{'its' if len(small) == 1 else 'their'} rows from the data"
+        )
+
+
 def folds(task, target):
     """5-fold cross-validation, fewer folds when a class has fewer than 5 rows."""
     if task == "classification":
+        check_class_sizes(target, smallest=2)
         smallest = int(target.value_counts().min())
-        if smallest < 2:
-            raise data.DataError("every class needs at least 2 rows; some class has only 1")
         return StratifiedKFold(min(5, smallest), shuffle=True, random_state=config.RANDOM_STATE)
     return KFold(min(5, len(target) // 2), shuffle=True, random_state=config.RANDOM_STATE)
 
@@ -138,7 +155,8 @@ def train():
     rows = data.clean_rows(frame, schema)
     if config.TASK == "regression":
         target = numeric_target(target)
-    folds(config.TASK, target)  # refuses a class too small to split, before the split does
+    if config.TASK == "classification":
+        check_class_sizes(target)  # before the split: it needs each class in both parts
     stratify = target if config.TASK == "classification" else None
     train_rows, test_rows, y_train, y_test = train_test_split(
         rows, target, test_size=0.2, random_state=config.RANDOM_STATE, stratify=stratify
