@@ -159,7 +159,7 @@ def test_matrix_renders_train_and_pass_their_tests(render, name):
     onnx = meta.get("onnx")
     if answers.get("inference") == "sklearn" or answers.get("model_source") == "existing":
         assert onnx is None
-    elif name.startswith("csv-reviews"):
+    elif name.startswith(("csv-reviews", "languages")):
         assert onnx == {"used": False, "reason": "text inputs are served by scikit-learn"}
     elif name.startswith("csv-"):
         assert onnx == {"used": False, "reason": "category inputs are served by scikit-learn"}
