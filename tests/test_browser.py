@@ -65,6 +65,13 @@ def birds(render, tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="module")
+def languages(render, tmp_path_factory):
+    project = render({"dataset": "languages", "project_name": "Which language"})
+    with running(project, tmp_path_factory.mktemp("languages") / "server.log") as server:
+        yield server
+
+
 @pytest.fixture
 def open_page(browser):
     """open_page(server, viewport) -> a page on the form; fails on any request elsewhere."""
@@ -168,3 +175,14 @@ def test_the_model_and_api_pages(open_page, iris):
     page.get_by_role("link", name="API", exact=True).click()
     assert f"curl {iris.url}/predict" in page.locator("pre").first.inner_text()
     shoot(page, "api")
+
+
+def test_type_a_new_sentence_and_read_its_language(open_page, languages):
+    page = open_page(languages)
+    text = page.get_by_label("text")
+    assert text.evaluate("element => element.tagName") == "TEXTAREA"
+    text.fill("Wo ist bitte der Bahnhof? Ich habe meinen Zug verpasst.")
+    page.get_by_role("button", name="Predict").click()
+    assert page.locator("#prediction").inner_text() == "german"
+    assert "Zug verpasst" in page.get_by_label("text").input_value(), "the text is kept"
+    shoot(page, "languages-result")

@@ -36,6 +36,8 @@ CSV_CUSTOMERS = {
     "project_name": "Customers",
 }
 
+LANGUAGES = {"dataset": "languages", "project_name": "Which language"}
+
 
 CLASSIFIERS = [
     "logistic_regression",
@@ -78,6 +80,7 @@ MATRIX = {
         "model_format": "skops",
     },
     "csv-customers": CSV_CUSTOMERS,
+    "languages": LANGUAGES,
     **{
         f"{task}-{m}-{inference}": {
             "task": task,
@@ -158,7 +161,7 @@ def test_matrix_renders_train_and_pass_their_tests(render, name):
     onnx = meta.get("onnx")
     if answers.get("inference") == "sklearn" or answers.get("model_source") == "existing":
         assert onnx is None
-    elif name.startswith("csv-reviews"):
+    elif name.startswith(("csv-reviews", "languages")):
         assert onnx == {"used": False, "reason": "text inputs are served by scikit-learn"}
     elif name.startswith("csv-"):
         assert onnx == {"used": False, "reason": "category inputs are served by scikit-learn"}
@@ -274,6 +277,40 @@ def test_text_column_is_a_text_field_read_by_tf_idf(render):
     assert meta["metrics"]["holdout"]["accuracy"] > 0.8
     out = run([sys.executable, "-m", "reviews.train"], project).stdout
     assert re.search(r"Review\s+text: free text", out)
+
+
+# Sentences that are not in data/languages.csv, in six of its languages.
+NEW_SENTENCES = {
+    "Where is the train station, please?": "english",
+    "¿Dónde está la estación de tren?": "spanish",
+    "Wo ist bitte der Bahnhof?": "german",
+    "Où est la gare, s'il vous plaît ?": "french",
+    "Waar is het treinstation?": "dutch",
+    "Onde fica a estação de comboios?": "portuguese",
+}
+
+LANGUAGE_SCRIPT = """
+import json, sys
+from which_language.app import create_app
+client = create_app().test_client()
+answers = [client.post("/predict", json={"text": text}) for text in json.loads(sys.argv[1])]
+print(json.dumps([[a.status_code, a.get_json()] for a in answers]))
+"""
+
+
+def test_the_languages_example_tells_the_language_of_a_new_sentence(render):
+    project = render(LANGUAGES)
+    meta = json.loads((project / "models" / "model.json").read_text())
+    assert [(f["name"], f["kind"]) for f in meta["schema"]] == [("text", "text")]
+    assert meta["metrics"]["holdout"]["accuracy"] > 0.85
+    assert (project / "data" / "languages-LICENSE.md").exists(), "its source and licence"
+    sentences = json.dumps(list(NEW_SENTENCES))
+    answers = json.loads(run([sys.executable, "-c", LANGUAGE_SCRIPT, sentences], project).stdout)
+    assert [status for status, _ in answers] == [200] * len(NEW_SENTENCES)
+    got = {text: answer["prediction"] for text, (_, answer) in zip(NEW_SENTENCES, answers)}
+    assert got == NEW_SENTENCES
+    no_data = json.dumps(meta) + (project / "src" / "which_language" / "config.py").read_text()
+    assert "Bahnhof" not in no_data and "language of a sentence" not in no_data
 
 
 def test_identifiers_are_left_out_and_dates_become_numbers(render):
