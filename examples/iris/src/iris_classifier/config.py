@@ -6,7 +6,7 @@ PROJECT_NAME = "Iris classifier"
 DESCRIPTION = "Predicts the species of an iris flower."
 TASK = "classification"  # "classification" or "regression"
 MODEL_SOURCE = "train"
-DATASET = "iris"  # iris, wine, breast_cancer, diabetes or csv
+DATASET = "iris"  # iris, wine, breast_cancer, diabetes, languages or csv
 DATA_FILE = None  # scikit-learn's bundled data
 TARGET_COLUMN = None
 # Input columns in form order (original names); empty means all of them.

@@ -13,7 +13,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline, make_union
 from sklearn.preprocessing import (
     FunctionTransformer,
     LabelEncoder,
@@ -61,12 +61,14 @@ def as_texts(column):
 
 
 def make_text_vectorizer(n_rows):
-    """TF-IDF over single words and pairs of words, with a bounded vocabulary."""
-    return TfidfVectorizer(
-        ngram_range=(1, 2),
-        max_features=20_000,
-        min_df=2 if n_rows >= 50 else 1,  # a word must be seen twice, when there is data enough
-        sublinear_tf=True,
+    """TF-IDF over words and pairs of words, and over groups of 2 to 4 letters inside words,
+    each with a bounded vocabulary. The letter groups still say something about a word the
+    training data never had: a misspelling, another form of a known word, its language."""
+    min_df = 2 if n_rows >= 50 else 1  # seen twice, when there is data enough
+    settings = {"max_features": 20_000, "min_df": min_df, "sublinear_tf": True}
+    return make_union(
+        TfidfVectorizer(ngram_range=(1, 2), **settings),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), **settings),
     )
 
 
