@@ -8,7 +8,7 @@ warnings; rows that are all wrong), a fresh Python process loads the app, warms 
 with a small CSV, then posts the body once through Flask's test client, as the route
 would get it from a server. It prints, in MB: the RSS before, the peak during
 (VmHWM), the RSS after, and the peak per byte of body. bench/results.md records the
-figures before and after batch.py scored in chunks (issue 10, item 2).
+figures before and after batch.py scored in chunks (issue 10, item 2): bench/csv_memory.md.
 """
 
 import argparse
