@@ -3,6 +3,7 @@ line, and free text of any kind renders a project whose code still parses, lints
 
 import csv
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -220,3 +221,99 @@ def test_file_and_column_names_cannot_break_the_rendered_code(render, hostile_cs
     assert (project / "data" / HOSTILE_FILE).is_file()
     metadata = json.loads((project / "models" / "model.json").read_text(encoding="utf-8"))
     assert metadata["target"]["label"] == HOSTILE_TARGET
+
+
+# Columns whose names collide once cleaned, or that pandas renames (an empty name, a name
+# given twice, a leading space), and cells a spreadsheet would run as formulas (issue 10).
+COLLIDING = ["a b", "a_b", "A", "a", "__class__", "class", "", "x", "x", " y", "label"]
+FORMULAS = ["=1+1", "-x", "@SUM(A1)", "+cmd", "\tplain", "plain"]
+LABELS = ["=cmd|' /C calc'!A0", "-bad", "@here", "ok"]
+PLAIN_NUMBER = r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
+
+SCORE_THE_TRAINING_CSV = """
+import csv, io, json, re, sys
+from PACKAGE.app import create_app
+
+client = create_app().test_client()
+training = open(sys.argv[1], "rb").read()
+answer = client.post("/predict", data=training, content_type="text/csv")
+again = client.post("/predict", data=answer.data, content_type="text/csv")
+example = client.get("/batch/example.csv")
+print(json.dumps({
+    "status": [answer.status_code, again.status_code],
+    "rows": list(csv.reader(io.StringIO(answer.get_data(as_text=True)))),
+    "again": list(csv.reader(io.StringIO(again.get_data(as_text=True)))),
+    "example": list(csv.reader(io.StringIO(example.get_data(as_text=True)))),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def colliding_csv(tmp_path_factory):
+    """120 rows: numbers (negative ones too), formula-like text and class labels."""
+    import random
+
+    rng = random.Random(1)
+    rows = [COLLIDING]
+    for _ in range(120):
+        rows.append(
+            [
+                f"{rng.uniform(-3, 3):.2f}",
+                str(rng.randint(-5, 5)),
+                f"{rng.random():.3f}",
+                rng.choice(FORMULAS),
+                f"{rng.uniform(-1, 1):.2f}",
+                rng.choice(["red", "blue"]),
+                f"{rng.random():.2f}",
+                str(rng.randint(0, 9)),
+                str(rng.randint(0, 9)),
+                f"{-rng.random():.2f}",
+                rng.choice(LABELS),
+            ]
+        )
+    path = tmp_path_factory.mktemp("colliding") / "colliding.csv"
+    with path.open("w", newline="", encoding="utf-8") as file:
+        csv.writer(file).writerows(rows)
+    return path
+
+
+def test_colliding_columns_and_formula_cells_score_the_training_csv(render, colliding_csv):
+    answers = {"dataset": "csv", "data_path": str(colliding_csv), "target_column": "label"}
+    project = render(answers)
+    metadata = json.loads((project / "models" / "model.json").read_text(encoding="utf-8"))
+    fields = metadata["schema"]
+    assert len({field["name"] for field in fields}) == len(fields) == 10
+    # No field's name is another field's label: a header means one field either way.
+    assert not [(f, g) for f in fields for g in fields if f is not g and f["name"] == g["label"]]
+    run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"], project)
+
+    script = SCORE_THE_TRAINING_CSV.replace("PACKAGE", package_of(project))
+    result = run([sys.executable, "-c", script, str(colliding_csv)], project)
+    scored = json.loads(result.stdout)
+    assert scored["status"] == [200, 200]  # and the scored file can be scored again
+    header, *rows = scored["rows"]
+    assert len(rows) == 120
+    assert header[: len(COLLIDING)] == [
+        "a b",
+        "a_b",
+        "A",
+        "a",
+        "__class__",
+        "class",
+        "",
+        "x",
+        "x",
+        " y",
+        "label",
+    ]
+    cells = [cell for row in scored["rows"] + scored["example"] for cell in row]
+    risky = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert all(re.fullmatch(PLAIN_NUMBER, cell) for cell in risky), risky
+    # Negative numbers come back as they were sent; text cells with a ' in front.
+    originals = list(csv.reader(colliding_csv.open(newline="", encoding="utf-8")))[1:]
+    assert [row[:3] for row in rows] == [row[:3] for row in originals]
+    assert {row[3] for row in rows} == {"'=1+1", "'-x", "'@SUM(A1)", "'+cmd", "'\tplain", "plain"}
+    assert {row[len(COLLIDING)] for row in rows} <= {"'=cmd|' /C calc'!A0", "'-bad", "'@here", "ok"}
+    assert [row[len(COLLIDING)] for row in scored["again"][1:]] == [
+        row[len(COLLIDING)] for row in rows
+    ]

@@ -93,7 +93,7 @@ def test_posting_the_form_predicts_and_keeps_the_values(client, model):
     if model.has_probabilities:
         assert 'class="bars"' in page
         for name in model.classes:
-            assert f'<span class="bar-label">{name}</span>' in page
+            assert f'<span class="bar-label">{escape(name)}</span>' in page
     field = first_field(model, NUMBERS)
     assert f'value="{texts[field.name]}"' in page
 

@@ -26,6 +26,12 @@ def test_safe_names_turn_any_column_name_into_an_identifier():
     assert all(name.isidentifier() for name in names)
 
 
+def test_a_field_name_is_never_another_columns_label():
+    columns = ["a b", "a_b", "A", "a", "__class__", "class", "x y", "X Y", "x_y_2"]
+    names = ["a_b_2", "a_b", "a_2", "a", "class_2", "class", "x_y", "x_y_3", "x_y_2"]
+    assert safe_names(columns) == names
+
+
 def test_derive_field_kinds_ranges_defaults_and_gaps():
     number = derive_field("x", "X (cm)", pd.Series([1.5, 2.5, None, 4.0]))
     assert (number.kind, number.minimum, number.maximum, number.required) == (

@@ -22,7 +22,7 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 from werkzeug.utils import secure_filename
-from werkzeug.wsgi import get_content_length
+from werkzeug.wsgi import FileWrapper, get_content_length
 
 from . import api, batch, config, forms, openapi, settings
 from .model import ModelError, PredictionError, ValidationError, load_model
@@ -122,7 +122,7 @@ def add_routes(app, model):
         if request.mimetype == "application/json":
             return api.predict_json(model, api.read_json(request.get_data()))
         if request.mimetype == "text/csv":
-            return Response(batch.score_csv(model, request.get_data()), mimetype="text/csv")
+            return csv_download(batch.score_csv(model, request.get_data()))
         raise UnsupportedMediaType(
             f"Content-Type {request.mimetype or '(none)'} is not supported: "
             "send application/json or text/csv"
@@ -150,7 +150,7 @@ def add_routes(app, model):
 
     @app.get("/batch/example.csv")
     def batch_example():
-        return csv_download(example_csv, "example.csv")
+        return csv_download(io.BytesIO(example_csv.encode()), "example.csv")
 
     @app.get("/model")
     def model_card():
@@ -222,12 +222,16 @@ def add_safety_headers(response):
     return response
 
 
-def csv_download(text, filename):
-    return Response(
-        text,
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+def csv_download(scored, filename=None):
+    """A CSV file (from batch.score_csv) as the answer: sent as it is read, then closed."""
+    size = scored.seek(0, io.SEEK_END)
+    scored.seek(0)
+    body = FileWrapper(scored, 64 * 1024)
+    response = Response(body, mimetype="text/csv", direct_passthrough=True)
+    response.content_length = size
+    if filename:
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 def wants_html():

@@ -357,10 +357,15 @@ def safe_names(columns):
     """Column names of any kind -> unique, lower-case Python identifiers.
 
     "Petal length (cm)" -> "petal_length_cm"; "2nd try" -> "f_2nd_try"; "Größe" -> "grosse".
+    A name is never another column's original name: with columns "a b" and "a_b", "a_b"
+    keeps its name and "a b" becomes "a_b_2". So a CSV header naming a column either way
+    (batch.py) always means one field.
     """
+    labels = [str(column) for column in columns]
+    taken = set(labels)
     names, seen = [], set()
-    for position, column in enumerate(columns, start=1):
-        text = str(column).replace("ß", "ss")
+    for position, label in enumerate(labels, start=1):
+        text = label.replace("ß", "ss")
         text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
         name = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
         if not name:
@@ -368,7 +373,7 @@ def safe_names(columns):
         elif name[0].isdigit():
             name = "f_" + name
         candidate, suffix = name, 2
-        while candidate in seen:
+        while candidate in seen or (candidate in taken and candidate != label):
             candidate, suffix = f"{name}_{suffix}", suffix + 1
         seen.add(candidate)
         names.append(candidate)

@@ -1,4 +1,4 @@
-"""Score a CSV file: check every line against the schema, then predict all rows at once.
+"""Score a CSV file: check every line against the schema, predict, write the scored file.
 
 The answer is the input, column for column, with a prediction column (and, for a
 classifier, one probability column per class) and a warnings column appended. Columns
@@ -7,10 +7,21 @@ be scored; other columns (an id, the true target) are kept as they are.
 Line numbers count the header as line 1, as a spreadsheet does. A quoted value (a
 text with commas or new lines) may span several lines; its record is named by the line
 it starts on.
+
+Memory: the file is read, checked, predicted and written CHUNK_BYTES at a time, so a
+request holds its body, one chunk of rows as Python objects, and at most SPOOL_BYTES of
+the scored file (the rest waits in a temporary file until it is sent).
+
+Spreadsheets: a text cell that starts with = + - @, a tab or a carriage return would
+run as a formula in Excel or LibreOffice; the scored file has a ' in front of it.
+Numbers, negative ones too, are written as they came. Reading a CSV, the ' is taken
+off again, so a scored file can be scored again.
 """
 
 import csv
 import io
+import re
+import tempfile
 
 import numpy as np
 from werkzeug.exceptions import BadRequest
@@ -18,21 +29,64 @@ from werkzeug.exceptions import BadRequest
 from .model import MAX_ERRORS, ValidationError
 from .schema import range_warning
 
+NUMBER_KINDS = ("number", "integer")
+CHUNK_BYTES = 64 * 1024  # of the body, read and scored at a time
+SPOOL_BYTES = 1024 * 1024  # of the scored file kept in memory; more goes to a temporary file
+# What spreadsheets read as a formula (OWASP, "CSV Injection"), spaces before it included.
+FORMULA_START = re.compile(r"[ \t\r\n]*[=+\-@]|[\t\r]")
+FIRST_CHARACTERS = frozenset(" \t\r\n=+-@")  # of a cell that FORMULA_START may match
+PLAIN_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 
-def decode(body):
-    try:
-        return body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadRequest("the CSV is not UTF-8 text: save it as CSV UTF-8") from None
+
+def neutralise(cell):
+    """A text cell a spreadsheet would run as a formula gets a ' in front; numbers stay."""
+    if FORMULA_START.match(cell) and not PLAIN_NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def restore(cell):
+    """neutralise undone: a scored file (or the example CSV) reads back as it was sent."""
+    if cell.startswith("'") and neutralise(cell[1:]) != cell[1:]:
+        return cell[1:]
+    return cell
+
+
+def column_labels(header):
+    """The header's column names as pandas.read_csv gives them, so as training saw them.
+
+    Leading spaces are skipped; an empty name becomes "Unnamed: 3" (its position, from
+    0); a repeated name is numbered: "x", "x.1", "x.2", skipping a name already there.
+    """
+    names = [column.lstrip(" ") for column in header]
+    unnamed = [position for position, name in enumerate(names) if not name]
+    for position in unnamed:
+        names[position] = f"Unnamed: {position}"
+    named = [position for position in range(len(names)) if position not in unnamed]
+    counts = {}
+    for position in named + unnamed:  # as pandas: named columns keep their names first
+        name = original = names[position]
+        count = counts.get(name, 0)
+        while count:
+            counts[original] = count + 1
+            name = f"{original}.{count}"
+            count = count + 1 if name in names else counts.get(name, 0)
+        names[position] = name
+        counts[name] = count + 1
+    return names
 
 
 def column_positions(schema, header):
-    """Header -> {field name: column position}; raises ValidationError for missing columns."""
-    by_column = {field.label: field for field in schema.fields}
-    by_column.update({field.name: field for field in schema.fields})
+    """Header -> ({field name: column position}, {field name: error}).
+
+    A column names a field by its original label (as training read it), or else by its
+    field name; safe_names makes sure these never mean two different fields.
+    """
+    by_column = {field.name: field for field in schema.fields}
+    by_column.update({field.label: field for field in schema.fields})
     positions, errors = {}, {}
-    for position, column in enumerate(header):
-        field = by_column.get(column.strip())
+    for position, column in enumerate(column_labels(header)):
+        field = by_column.get(column) or by_column.get(column.strip())
         if field is None:
             continue
         if field.name in positions:
@@ -42,37 +96,60 @@ def column_positions(schema, header):
         # A header that names no input at all is the wrong file, even if every input is optional.
         if (field.required or not positions) and field.name not in positions:
             errors[field.name] = "column missing from the CSV header"
-    if errors:
-        raise ValidationError(errors)
-    return positions
+    return positions, errors
 
 
-def read_records(schema, text):
-    """-> (header, records, line number of each record); blank lines are skipped."""
-    lines = csv.reader(io.StringIO(text, newline=""))
+def read_chunks(schema, body):
+    """-> (header, chunks): chunks yields (records, line number of each), about
+    CHUNK_BYTES of the body at a time; blank lines are skipped.
+
+    Raises BadRequest for a body that is not UTF-8 text, not CSV, or has no header.
+    """
+    raw = io.BytesIO(body)
+    lines = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
     try:
         header = next(lines, None)
-        if not header or not any(column.strip() for column in header):
-            raise BadRequest(
-                "empty CSV: the first line must name the columns: " + ", ".join(schema.names)
-            )
-        records, line_numbers = [], []
-        next_line = lines.line_num + 1
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise not_csv(error, lines) from None
+    if not header or not any(column.strip() for column in header):
+        raise BadRequest(
+            "empty CSV: the first line must name the columns: " + ", ".join(schema.names)
+        )
+    return header, chunks(lines, raw)
+
+
+def chunks(lines, raw):
+    records, line_numbers = [], []
+    next_line, start = lines.line_num + 1, raw.tell()
+    try:
         for record in lines:
             first_line, next_line = next_line, lines.line_num + 1
             if (record and record[0].strip()) or any(value.strip() for value in record):
                 records.append(record)
                 line_numbers.append(first_line)
-    except csv.Error as error:
-        raise BadRequest(f"line {lines.line_num}: not valid CSV ({error})") from None
-    if not records:
-        raise BadRequest("the CSV has a header but no rows to score")
-    return header, records, line_numbers
+            if raw.tell() - start >= CHUNK_BYTES and records:
+                yield records, line_numbers
+                records, line_numbers, start = [], [], raw.tell()
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise not_csv(error, lines) from None
+    if records:
+        yield records, line_numbers
 
 
-def check_lines(schema, header, records, line_numbers, positions):
-    """Each line through the schema's checks: -> (clean rows, warnings for each row)."""
-    clean, warnings, errors = [], [], {}
+def not_csv(error, lines):
+    """The 400 for a body that is not UTF-8 text, or not CSV."""
+    if isinstance(error, UnicodeDecodeError):
+        return BadRequest("the CSV is not UTF-8 text: save it as CSV UTF-8")
+    return BadRequest(f"line {lines.line_num}: not valid CSV ({error})")
+
+
+def check_lines(schema, header, records, line_numbers, positions, errors):
+    """Each line through the schema's checks: -> (clean rows, warnings for each row).
+
+    Messages go into errors, "line N: field" -> message, up to MAX_ERRORS.
+    """
+    clean, warnings = [], []
+    words = [name for name in positions if schema.by_name[name].kind not in NUMBER_KINDS]
     for record, number in zip(records, line_numbers, strict=True):
         if len(record) != len(header):
             errors[f"line {number}"] = (
@@ -80,14 +157,15 @@ def check_lines(schema, header, records, line_numbers, positions):
             )
         else:
             texts = {name: record[position] for name, position in positions.items()}
+            for name in words:
+                if texts[name][:1] == "'":
+                    texts[name] = restore(texts[name])
             values, row_errors, row_warnings = schema.validate_text(texts)
             errors.update({f"line {number}: {key}": text for key, text in row_errors.items()})
             clean.append(values)
             warnings.append(row_warnings)
         if len(errors) >= MAX_ERRORS:
             break
-    if errors:
-        raise ValidationError(errors)
     return clean, warnings
 
 
@@ -100,7 +178,7 @@ def number_columns(schema, header, records, positions):
     wrong: check_lines then goes line by line and says what is wrong where. Both ways
     give the same result for a valid file (tests/test_batch.py checks that).
     """
-    if not all(field.kind in ("number", "integer") for field in schema.fields):
+    if not all(field.kind in NUMBER_KINDS for field in schema.fields):
         return None
     if any(field.name not in positions for field in schema.fields):
         return None
@@ -126,32 +204,77 @@ def number_columns(schema, header, records, positions):
 
 
 def score_csv(model, body):
-    """CSV bytes -> scored CSV text."""
+    """CSV bytes -> the scored CSV (UTF-8) in a binary file, read from its start.
+
+    Raises BadRequest or ValidationError (nothing is scored then), or PredictionError.
+    The caller closes the file (the response does, once it is sent).
+    """
     schema = model.schema
-    header, records, line_numbers = read_records(schema, decode(body))
-    positions = column_positions(schema, header)
-    fast = None if model.input_columns else number_columns(schema, header, records, positions)
-    if fast is None:
-        clean, warnings = check_lines(schema, header, records, line_numbers, positions)
-        inputs = model.inputs(clean)
-    else:
-        inputs, warnings = fast
-    labels, probabilities = model.predict_matrix(inputs)
-    classes = model.classes if probabilities is not None else []
+    header, chunks_read = read_chunks(schema, body)
+    positions, errors = column_positions(schema, header)
+    header_ok = not errors
+    classes = model.classes if model.has_probabilities else []
+    names = [*header, "prediction", *(f"probability_{c}" for c in classes), "warnings"]
+    output = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115 (the response closes it)
+    try:
+        write_rows(output, [[neutralise(name) for name in names]])
+        rows = 0
+        for records, line_numbers in chunks_read:  # to the end: a CSV error anywhere wins
+            first_row, rows = rows + 1, rows + len(records)
+            if not header_ok or len(errors) >= MAX_ERRORS:
+                continue  # only reading on: a line further down may not be CSV
+            fast = None
+            if not model.input_columns:
+                fast = number_columns(schema, header, records, positions)
+            if fast is None:
+                clean, warnings = check_lines(
+                    schema, header, records, line_numbers, positions, errors
+                )
+                inputs = None if errors else model.inputs(clean)
+            else:
+                inputs, warnings = fast
+            if errors:
+                continue  # only checking on, up to MAX_ERRORS messages
+            labels, probabilities = model.predict_matrix(inputs, first_row)
+            write_scored(output, schema, positions, records, labels, probabilities, warnings)
+        if not rows:
+            raise BadRequest("the CSV has a header but no rows to score")
+        if errors:
+            raise ValidationError(errors)
+    except BaseException:
+        output.close()
+        raise
+    output.seek(0)
+    return output
+
+
+def write_scored(output, schema, positions, records, labels, probabilities, warnings):
+    """Append one chunk of scored rows to the output file."""
+    # Numbers were checked and are written as they came; any other cell may hold a formula.
+    numbers = {positions.get(f.name) for f in schema.fields if f.kind in NUMBER_KINDS}
+    others = [position for position in range(len(records[0])) if position not in numbers]
+    if labels and isinstance(labels[0], str):
+        safe = {label: neutralise(label) for label in set(labels)}
+        labels = [safe[label] for label in labels]
     if probabilities is None:
         probability_texts = [[] for _ in labels]
     else:
         probability_texts = [[f"{p:.6f}" for p in row] for row in probabilities.tolist()]
-    output = io.StringIO()
-    writer = csv.writer(output)
-    writer.writerow([*header, "prediction", *(f"probability_{c}" for c in classes), "warnings"])
-    writer.writerows(
-        [*record, label, *texts, "; ".join(row_warnings)]
-        for record, label, texts, row_warnings in zip(
-            records, labels, probability_texts, warnings, strict=True
-        )
-    )
-    return output.getvalue()
+    rows = []
+    for record, label, texts, row_warnings in zip(
+        records, labels, probability_texts, warnings, strict=True
+    ):
+        for position in others:
+            if record[position][:1] in FIRST_CHARACTERS:
+                record[position] = neutralise(record[position])
+        rows.append([*record, label, *texts, "; ".join(row_warnings)])
+    write_rows(output, rows)
+
+
+def write_rows(output, rows):
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    output.write(text.getvalue().encode())
 
 
 def example_csv(schema, texts):
@@ -159,5 +282,5 @@ def example_csv(schema, texts):
     output = io.StringIO()
     writer = csv.writer(output)
     writer.writerow(schema.names)
-    writer.writerow([texts[name] for name in schema.names])
+    writer.writerow([neutralise(texts[name]) for name in schema.names])
     return output.getvalue()

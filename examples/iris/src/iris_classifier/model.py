@@ -223,8 +223,11 @@ class Model:
             for label, row in zip(labels, probabilities.tolist(), strict=True)
         ]
 
-    def predict_matrix(self, inputs):
-        """-> (predictions as a list, class probabilities as an array or None)."""
+    def predict_matrix(self, inputs, first_row=1):
+        """-> (predictions as a list, class probabilities as an array or None).
+
+        first_row: the number of the first row, when the inputs are part of a larger file.
+        """
         try:
             if self.has_probabilities:
                 answers = self.predictor.predict_proba(inputs)
@@ -234,7 +237,7 @@ class Model:
             # A model brought from a notebook may refuse a value its schema allows.
             reason = f"{type(error).__name__}: {str(error)[:200]}"
             raise PredictionError(f"the model could not score this input ({reason})") from error
-        refuse_non_finite(answers)
+        refuse_non_finite(answers, first_row)
         if not self.has_probabilities:
             return plain_values(answers), None
         classes = self.classes
@@ -249,7 +252,7 @@ class Model:
         return self.predict([row])[0]
 
 
-def refuse_non_finite(answers):
+def refuse_non_finite(answers, first_row=1):
     """NaN or infinity is not an answer (nor valid JSON): raise PredictionError naming the rows.
 
     Numbers far outside the training range can overflow inside the model, in 32-bit floats
@@ -261,7 +264,7 @@ def refuse_non_finite(answers):
     finite = np.isfinite(answers.reshape(len(answers), -1)).all(axis=1)
     if finite.all():
         return
-    rows = (np.flatnonzero(~finite)[:MAX_ERRORS] + 1).tolist()
+    rows = (np.flatnonzero(~finite)[:MAX_ERRORS] + first_row).tolist()
     listed = ("row " if len(rows) == 1 else "rows ") + ", ".join(map(str, rows))
     raise PredictionError(
         f"the model computed NaN or infinity for {listed} (counting from 1): "
