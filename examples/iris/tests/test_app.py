@@ -15,6 +15,7 @@ import time
 import pytest
 from markupsafe import escape
 
+from iris_classifier.api import MAX_JSON_ROWS
 from iris_classifier.app import create_app
 from iris_classifier.forms import default_texts
 from iris_classifier.schema import LIMITS, MAX_ERRORS, too_large
@@ -190,6 +191,15 @@ def test_a_list_of_rows_gives_one_prediction_each(client, model, row):
     assert first["prediction"] == pytest.approx(third["prediction"])
     assert first.get("probabilities") == pytest.approx(third.get("probabilities"), abs=1e-9)
     assert "outside the range seen in training" in body["predictions"][1]["warnings"][0]
+
+
+def test_a_json_list_longer_than_the_row_limit_is_refused_and_points_to_csv(client, row):
+    status, body = post_json(client, [row] * (MAX_JSON_ROWS + 1))
+    assert status == 400
+    assert f"at most {MAX_JSON_ROWS:,}" in body["error"]
+    assert "CSV" in body["error"]
+    status, _ = post_json(client, [row] * MAX_JSON_ROWS)
+    assert status == 200
 
 
 def test_a_csv_body_comes_back_with_prediction_columns(client, model):

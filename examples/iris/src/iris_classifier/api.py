@@ -11,6 +11,11 @@ from werkzeug.exceptions import BadRequest
 
 from .schema import shown
 
+# One JSON request scores at most this many rows. Each row becomes several Python objects,
+# so a 5 MiB list of 55,000 rows took about 95 MB to answer; a CSV body of any length up to
+# MAX_CONTENT_LENGTH is scored in chunks, in a few MB.
+MAX_JSON_ROWS = 10_000
+
 
 def read_json(body):
     """Request body (bytes) -> the parsed JSON value."""
@@ -44,6 +49,11 @@ def predict_json(model, payload):
     if isinstance(payload, list):
         if not payload:
             raise BadRequest("empty list: send at least one object of field: value pairs")
+        if len(payload) > MAX_JSON_ROWS:
+            raise BadRequest(
+                f"{len(payload):,} rows: one JSON request takes at most {MAX_JSON_ROWS:,}; "
+                "send more as CSV (Content-Type: text/csv), or in several requests"
+            )
         clean, warnings = model.validate(payload, numbered=True)
         results = model.predict_clean(clean)
         return {

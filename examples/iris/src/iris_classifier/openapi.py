@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the JSON API, generated from the schema at start-up."""
 
 from . import config
+from .api import MAX_JSON_ROWS
 
 
 def ref(name):
@@ -125,7 +126,15 @@ def document(model, example_row, example_answer, example_csv):
             "content": {
                 "application/json": {
                     "schema": {
-                        "oneOf": [ref("Row"), {"type": "array", "minItems": 1, "items": ref("Row")}]
+                        "oneOf": [
+                            ref("Row"),
+                            {
+                                "type": "array",
+                                "minItems": 1,
+                                "maxItems": MAX_JSON_ROWS,
+                                "items": ref("Row"),
+                            },
+                        ]
                     },
                     "examples": {
                         "one": {"summary": "One row", "value": example_row},
