@@ -197,18 +197,23 @@ def answers(model_path, target, task="classification"):
 
 
 def serve(answers, rows, truth, predictions, probabilities=None, classes=None, text_columns=()):
-    """check.json for a model the import must serve; fails when the fixture itself is weak."""
+    """check.json for a model the import must serve; fails when the fixture itself is weak.
+
+    A classifier without predict_proba (SVC, LinearSVC, ...) has probabilities=None: the
+    service must answer with the class alone.
+    """
     predictions = json_list(predictions)
     assert 10 <= len(rows) <= 20 and len(predictions) == len(rows)
     if answers["task"] == "classification":
         classes = json_list(classes)
-        probabilities = np.asarray(probabilities, dtype=float)
-        assert probabilities.shape == (len(rows), len(classes))
         assert set(predictions) <= set(classes)
         assert len(set(predictions)) > 1, f"every row predicts {predictions[0]!r}"
         score = sum(p == t for p, t in zip(predictions, truth, strict=True)) / len(rows)
         assert score >= 0.8, f"accuracy {score:.2f} on the rows"
-        probabilities = probabilities.tolist()
+        if probabilities is not None:
+            probabilities = np.asarray(probabilities, dtype=float)
+            assert probabilities.shape == (len(rows), len(classes))
+            probabilities = probabilities.tolist()
     else:
         predictions = [float(p) for p in predictions]
         assert np.std(predictions) > 0, "every row predicts the same number"
@@ -859,6 +864,26 @@ def not_a_model(folder):
     df.to_csv(folder / "sample.csv", index=False)
     df.to_csv(folder / "penguins.csv", index=False)
     return refuse(answers("penguins.csv", "species"), r"(?i)csv|not a (pickle|model)|file type")
+
+
+@shape
+def svc_without_probabilities(folder):
+    """Pipeline(StandardScaler, SVC()) on iris: SVC without probability=True has no
+    predict_proba, so the service answers with the class alone."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    df = sklearn_frame("iris", target="species")
+    df.to_csv(folder / "sample.csv", index=False)
+    X, y = df.drop(columns="species"), df["species"]
+    model = make_pipeline(StandardScaler(), SVC()).fit(X, y)
+    with open(folder / "svc.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, list(X.columns), "species")
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(answers("svc.pkl", "species"), rows, truth, model.predict(X), None, model.classes_)
 
 
 HELPERS = '''

@@ -125,6 +125,8 @@ def test_a_notebook_model_serves_its_own_predictions_or_is_refused(tmp_path, ren
             tolerance = 1e-6
             check_probabilities(alone["probabilities"], row_check, tolerance)
             check_probabilities(batch["probabilities"], row_check, tolerance)
+        elif task == "classification":  # no predict_proba: the class alone, not made-up odds
+            assert "probabilities" not in alone and "probabilities" not in batch, alone
 
 
 def assert_refused(tmp_path, answers, pattern):
