@@ -886,6 +886,33 @@ def svc_without_probabilities(folder):
     return serve(answers("svc.pkl", "species"), rows, truth, model.predict(X), None, model.classes_)
 
 
+@shape
+def bool_target(folder):
+    """RandomForestClassifier on the penguin measurements, the target True/False
+    (df["is_adelie"] = df.species == "Adelie")."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    df = penguins().dropna().reset_index(drop=True)
+    df["is_adelie"] = df["species"] == "Adelie"
+    df = df.drop(columns="species")
+    df.to_csv(folder / "sample.csv", index=False)
+    model = RandomForestClassifier(n_estimators=50, random_state=0)
+    model.fit(df[NUMERICAL], df["is_adelie"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, NUMERICAL, "is_adelie")
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(
+        answers("model.pkl", "is_adelie"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
 HELPERS = '''
 """A notebook's own helpers: the pickle refers to this module by name."""
 

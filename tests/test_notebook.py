@@ -77,7 +77,9 @@ def same(got, expected, task, tolerance):
 
 
 def check_probabilities(got, check, tolerance):
-    expected = dict(zip(map(str, check["classes"]), check["probabilities_row"], strict=True))
+    """The answer's probabilities, keyed by the class names as JSON writes them ("true")."""
+    expected = dict(zip(check["classes"], check["probabilities_row"], strict=True))
+    expected = json.loads(json.dumps(expected))
     assert {str(k): v for k, v in got.items()} == pytest.approx(expected, abs=tolerance)
 
 
