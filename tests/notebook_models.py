@@ -913,6 +913,36 @@ def bool_target(folder):
     )
 
 
+@shape
+def kmeans_clusters(folder):
+    """KMeans(n_clusters=3) fitted on the iris measurements, imported as a classifier of
+    species: refuse (clusters are not a prediction of the target)."""
+    from sklearn.cluster import KMeans
+
+    df = sklearn_frame("iris", target="species")
+    df.to_csv(folder / "sample.csv", index=False)
+    model = KMeans(n_clusters=3, n_init=10, random_state=0).fit(df.drop(columns="species"))
+    with open(folder / "kmeans.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    return refuse(answers("kmeans.pkl", "species"), r"KMeans.*cluster")
+
+
+@shape
+def multi_output(folder):
+    """MultiOutputClassifier(RandomForestClassifier) fitted on species and island at once:
+    refuse (the service predicts one target)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.multioutput import MultiOutputClassifier
+
+    df = penguins().dropna().reset_index(drop=True)
+    df.to_csv(folder / "sample.csv", index=False)
+    model = MultiOutputClassifier(RandomForestClassifier(n_estimators=20, random_state=0))
+    model.fit(df[NUMERICAL], df[["species", "island"]])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    return refuse(answers("model.pkl", "species"), r"several target columns")
+
+
 HELPERS = '''
 """A notebook's own helpers: the pickle refers to this module by name."""
 
