@@ -914,6 +914,34 @@ def bool_target(folder):
 
 
 @shape
+def lgbm_category_dtype(folder):
+    """LGBMClassifier on penguins with island and sex as pandas 'category' columns (which
+    LightGBM reads as categories itself), gaps kept; the CSV sample has them as text."""
+    from lightgbm import LGBMClassifier
+
+    df = penguins()
+    df.to_csv(folder / "sample.csv", index=False)
+    X = df[CATEGORICAL + NUMERICAL].astype({"island": "category", "sex": "category"})
+    model = LGBMClassifier(n_estimators=50, random_state=0, verbose=-1)
+    model.fit(X, df["species"])
+    with open(folder / "lgbm.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, CATEGORICAL + NUMERICAL, "species", gaps=["sex", "bill_length_mm"])
+    new = frame_as_read(rows, folder / "sample.csv")
+    for column in CATEGORICAL:  # the notebook gives new rows the training frame's types
+        new[column] = pd.Categorical(new[column], categories=X[column].cat.categories)
+    return serve(
+        answers("lgbm.pkl", "species"),
+        rows,
+        truth,
+        model.predict(new),
+        model.predict_proba(new),
+        model.classes_,
+    )
+
+
+@shape
 def kmeans_clusters(folder):
     """KMeans(n_clusters=3) fitted on the iris measurements, imported as a classifier of
     species: refuse (clusters are not a prediction of the target)."""
