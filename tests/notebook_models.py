@@ -942,6 +942,31 @@ def lgbm_category_dtype(folder):
 
 
 @shape
+def pickle_protocol_0(folder):
+    """LogisticRegression on iris, pickle.dump(model, f, protocol=0): a text pickle with no
+    header, as old tutorials wrote."""
+    from sklearn.linear_model import LogisticRegression
+
+    df = sklearn_frame("iris", target="species")
+    df.to_csv(folder / "sample.csv", index=False)
+    X, y = df.drop(columns="species"), df["species"]
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out, protocol=0)
+
+    rows, truth = pick_rows(df, list(X.columns), "species")
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(
+        answers("model.pkl", "species"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
 def kmeans_clusters(folder):
     """KMeans(n_clusters=3) fitted on the iris measurements, imported as a classifier of
     species: refuse (clusters are not a prediction of the target)."""
