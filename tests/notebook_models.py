@@ -967,6 +967,28 @@ def pickle_protocol_0(folder):
 
 
 @shape
+def numpy_sample_with_index(folder):
+    """The numpy-fitted iris forest with a sample saved by df.to_csv("sample.csv"), without
+    index=False: its first column is the index, "Unnamed: 0"."""
+    df, model = iris_forest()
+    df.to_csv(folder / "sample.csv")
+    with open(folder / "rf_iris.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    columns = list(df.columns[:-1])
+    rows, truth = pick_rows(df, columns, "species")
+    X = np.array([[row[column] for column in columns] for row in rows])
+    return serve(
+        answers("rf_iris.pkl", "species"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
 def kmeans_clusters(folder):
     """KMeans(n_clusters=3) fitted on the iris measurements, imported as a classifier of
     species: refuse (clusters are not a prediction of the target)."""
