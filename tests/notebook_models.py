@@ -942,6 +942,40 @@ def lgbm_category_dtype(folder):
 
 
 @shape
+def onehot_bool_column(folder):
+    """Pipeline(ColumnTransformer(OneHotEncoder on island and a True/False column "male",
+    StandardScaler on the rest), LogisticRegression) on penguins."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    df = penguins().dropna().reset_index(drop=True)
+    df["male"] = df["sex"] == "male"
+    features = ["island", "male", "bill_length_mm", "bill_depth_mm"]
+    df = df[[*features, "species"]]
+    df.to_csv(folder / "sample.csv", index=False)
+    encode = ColumnTransformer(
+        [("words", OneHotEncoder(handle_unknown="ignore"), ["island", "male"])],
+        remainder=StandardScaler(),
+    )
+    model = make_pipeline(encode, LogisticRegression(max_iter=2000))
+    model.fit(df[features], df["species"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, features, "species")
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(
+        answers("model.pkl", "species"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+@shape
 def pickle_protocol_0(folder):
     """LogisticRegression on iris, pickle.dump(model, f, protocol=0): a text pickle with no
     header, as old tutorials wrote."""
