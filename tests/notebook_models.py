@@ -975,6 +975,64 @@ def onehot_bool_column(folder):
         model.classes_,
     )
 
+
+def titanic(n=400, seed=0):
+    """A Titanic-like table: Pclass 1-3 (numbers), Sex, Age and Embarked with gaps, Fare."""
+    rng = np.random.default_rng(seed)
+    pclass = rng.choice([1, 2, 3], n, p=[0.25, 0.2, 0.55])
+    sex = rng.choice(["male", "female"], n, p=[0.6, 0.4])
+    age = rng.normal(30, 12, n).clip(1, 75).round()
+    age[rng.random(n) < 0.2] = np.nan
+    embarked = rng.choice(["S", "C", "Q"], n, p=[0.7, 0.2, 0.1]).astype(object)
+    embarked[rng.random(n) < 0.02] = np.nan
+    fare = (rng.gamma(2, 10, n) * (4 - pclass)).round(2)
+    logit = 5 * (sex == "female") - 2.5 * (pclass - 2.5) - 0.03 * (np.nan_to_num(age, nan=30) - 30)
+    survived = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    columns = {"Pclass": pclass, "Sex": sex, "Age": age, "Fare": fare, "Embarked": embarked}
+    return pd.DataFrame({"PassengerId": np.arange(1, n + 1), "Survived": survived, **columns})
+
+
+@shape
+def titanic_number_categories(folder):
+    """Titanic: OneHotEncoder on Pclass (the numbers 1, 2, 3), Sex and Embarked (imputed),
+    median-imputed Age and Fare, RandomForestClassifier; a 0/1 target."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    df = titanic()
+    df.to_csv(folder / "sample.csv", index=False)
+    features = ["Pclass", "Sex", "Age", "Fare", "Embarked"]
+    categories = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+    )
+    preprocess = ColumnTransformer(
+        [
+            ("cat", categories, ["Pclass", "Sex", "Embarked"]),
+            ("num", SimpleImputer(strategy="median"), ["Age", "Fare"]),
+        ]
+    )
+    model = Pipeline(
+        [("pre", preprocess), ("clf", RandomForestClassifier(max_depth=4, random_state=0))]
+    )
+    model.fit(df[features], df["Survived"])
+    with open(folder / "titanic.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, features, "Survived", gaps=["Age", "Embarked"])
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(
+        answers("titanic.pkl", "Survived"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
 @shape
 def pickle_protocol_0(folder):
     """LogisticRegression on iris, pickle.dump(model, f, protocol=0): a text pickle with no
