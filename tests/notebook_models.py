@@ -197,18 +197,23 @@ def answers(model_path, target, task="classification"):
 
 
 def serve(answers, rows, truth, predictions, probabilities=None, classes=None, text_columns=()):
-    """check.json for a model the import must serve; fails when the fixture itself is weak."""
+    """check.json for a model the import must serve; fails when the fixture itself is weak.
+
+    A classifier without predict_proba (SVC, LinearSVC, ...) has probabilities=None: the
+    service must answer with the class alone.
+    """
     predictions = json_list(predictions)
     assert 10 <= len(rows) <= 20 and len(predictions) == len(rows)
     if answers["task"] == "classification":
         classes = json_list(classes)
-        probabilities = np.asarray(probabilities, dtype=float)
-        assert probabilities.shape == (len(rows), len(classes))
         assert set(predictions) <= set(classes)
         assert len(set(predictions)) > 1, f"every row predicts {predictions[0]!r}"
         score = sum(p == t for p, t in zip(predictions, truth, strict=True)) / len(rows)
         assert score >= 0.8, f"accuracy {score:.2f} on the rows"
-        probabilities = probabilities.tolist()
+        if probabilities is not None:
+            probabilities = np.asarray(probabilities, dtype=float)
+            assert probabilities.shape == (len(rows), len(classes))
+            probabilities = probabilities.tolist()
     else:
         predictions = [float(p) for p in predictions]
         assert np.std(predictions) > 0, "every row predicts the same number"
@@ -859,6 +864,250 @@ def not_a_model(folder):
     df.to_csv(folder / "sample.csv", index=False)
     df.to_csv(folder / "penguins.csv", index=False)
     return refuse(answers("penguins.csv", "species"), r"(?i)csv|not a (pickle|model)|file type")
+
+
+@shape
+def svc_without_probabilities(folder):
+    """Pipeline(StandardScaler, SVC()) on iris: SVC without probability=True has no
+    predict_proba, so the service answers with the class alone."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    df = sklearn_frame("iris", target="species")
+    df.to_csv(folder / "sample.csv", index=False)
+    X, y = df.drop(columns="species"), df["species"]
+    model = make_pipeline(StandardScaler(), SVC()).fit(X, y)
+    with open(folder / "svc.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, list(X.columns), "species")
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(answers("svc.pkl", "species"), rows, truth, model.predict(X), None, model.classes_)
+
+
+@shape
+def bool_target(folder):
+    """RandomForestClassifier on the penguin measurements, the target True/False
+    (df["is_adelie"] = df.species == "Adelie")."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    df = penguins().dropna().reset_index(drop=True)
+    df["is_adelie"] = df["species"] == "Adelie"
+    df = df.drop(columns="species")
+    df.to_csv(folder / "sample.csv", index=False)
+    model = RandomForestClassifier(n_estimators=50, random_state=0)
+    model.fit(df[NUMERICAL], df["is_adelie"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, NUMERICAL, "is_adelie")
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(
+        answers("model.pkl", "is_adelie"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
+def lgbm_category_dtype(folder):
+    """LGBMClassifier on penguins with island and sex as pandas 'category' columns (which
+    LightGBM reads as categories itself), gaps kept; the CSV sample has them as text."""
+    from lightgbm import LGBMClassifier
+
+    df = penguins()
+    df.to_csv(folder / "sample.csv", index=False)
+    X = df[CATEGORICAL + NUMERICAL].astype({"island": "category", "sex": "category"})
+    model = LGBMClassifier(n_estimators=50, random_state=0, verbose=-1)
+    model.fit(X, df["species"])
+    with open(folder / "lgbm.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, CATEGORICAL + NUMERICAL, "species", gaps=["sex", "bill_length_mm"])
+    new = frame_as_read(rows, folder / "sample.csv")
+    for column in CATEGORICAL:  # the notebook gives new rows the training frame's types
+        new[column] = pd.Categorical(new[column], categories=X[column].cat.categories)
+    return serve(
+        answers("lgbm.pkl", "species"),
+        rows,
+        truth,
+        model.predict(new),
+        model.predict_proba(new),
+        model.classes_,
+    )
+
+
+@shape
+def onehot_bool_column(folder):
+    """Pipeline(ColumnTransformer(OneHotEncoder on island and a True/False column "male",
+    StandardScaler on the rest), LogisticRegression) on penguins."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    df = penguins().dropna().reset_index(drop=True)
+    df["male"] = df["sex"] == "male"
+    features = ["island", "male", "bill_length_mm", "bill_depth_mm"]
+    df = df[[*features, "species"]]
+    df.to_csv(folder / "sample.csv", index=False)
+    encode = ColumnTransformer(
+        [("words", OneHotEncoder(handle_unknown="ignore"), ["island", "male"])],
+        remainder=StandardScaler(),
+    )
+    model = make_pipeline(encode, LogisticRegression(max_iter=2000))
+    model.fit(df[features], df["species"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, features, "species")
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(
+        answers("model.pkl", "species"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+def titanic(n=400, seed=0):
+    """A Titanic-like table: Pclass 1-3 (numbers), Sex, Age and Embarked with gaps, Fare."""
+    rng = np.random.default_rng(seed)
+    pclass = rng.choice([1, 2, 3], n, p=[0.25, 0.2, 0.55])
+    sex = rng.choice(["male", "female"], n, p=[0.6, 0.4])
+    age = rng.normal(30, 12, n).clip(1, 75).round()
+    age[rng.random(n) < 0.2] = np.nan
+    embarked = rng.choice(["S", "C", "Q"], n, p=[0.7, 0.2, 0.1]).astype(object)
+    embarked[rng.random(n) < 0.02] = np.nan
+    fare = (rng.gamma(2, 10, n) * (4 - pclass)).round(2)
+    logit = 5 * (sex == "female") - 2.5 * (pclass - 2.5) - 0.03 * (np.nan_to_num(age, nan=30) - 30)
+    survived = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    columns = {"Pclass": pclass, "Sex": sex, "Age": age, "Fare": fare, "Embarked": embarked}
+    return pd.DataFrame({"PassengerId": np.arange(1, n + 1), "Survived": survived, **columns})
+
+
+@shape
+def titanic_number_categories(folder):
+    """Titanic: OneHotEncoder on Pclass (the numbers 1, 2, 3), Sex and Embarked (imputed),
+    median-imputed Age and Fare, RandomForestClassifier; a 0/1 target."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    df = titanic()
+    df.to_csv(folder / "sample.csv", index=False)
+    features = ["Pclass", "Sex", "Age", "Fare", "Embarked"]
+    categories = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+    )
+    preprocess = ColumnTransformer(
+        [
+            ("cat", categories, ["Pclass", "Sex", "Embarked"]),
+            ("num", SimpleImputer(strategy="median"), ["Age", "Fare"]),
+        ]
+    )
+    model = Pipeline(
+        [("pre", preprocess), ("clf", RandomForestClassifier(max_depth=4, random_state=0))]
+    )
+    model.fit(df[features], df["Survived"])
+    with open(folder / "titanic.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    rows, truth = pick_rows(df, features, "Survived", gaps=["Age", "Embarked"])
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(
+        answers("titanic.pkl", "Survived"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
+def pickle_protocol_0(folder):
+    """LogisticRegression on iris, pickle.dump(model, f, protocol=0): a text pickle with no
+    header, as old tutorials wrote."""
+    from sklearn.linear_model import LogisticRegression
+
+    df = sklearn_frame("iris", target="species")
+    df.to_csv(folder / "sample.csv", index=False)
+    X, y = df.drop(columns="species"), df["species"]
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out, protocol=0)
+
+    rows, truth = pick_rows(df, list(X.columns), "species")
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(
+        answers("model.pkl", "species"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
+def numpy_sample_with_index(folder):
+    """The numpy-fitted iris forest with a sample saved by df.to_csv("sample.csv"), without
+    index=False: its first column is the index, "Unnamed: 0"."""
+    df, model = iris_forest()
+    df.to_csv(folder / "sample.csv")
+    with open(folder / "rf_iris.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    columns = list(df.columns[:-1])
+    rows, truth = pick_rows(df, columns, "species")
+    X = np.array([[row[column] for column in columns] for row in rows])
+    return serve(
+        answers("rf_iris.pkl", "species"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
+def kmeans_clusters(folder):
+    """KMeans(n_clusters=3) fitted on the iris measurements, imported as a classifier of
+    species: refuse (clusters are not a prediction of the target)."""
+    from sklearn.cluster import KMeans
+
+    df = sklearn_frame("iris", target="species")
+    df.to_csv(folder / "sample.csv", index=False)
+    model = KMeans(n_clusters=3, n_init=10, random_state=0).fit(df.drop(columns="species"))
+    with open(folder / "kmeans.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    return refuse(answers("kmeans.pkl", "species"), r"KMeans.*cluster")
+
+
+@shape
+def multi_output(folder):
+    """MultiOutputClassifier(RandomForestClassifier) fitted on species and island at once:
+    refuse (the service predicts one target)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.multioutput import MultiOutputClassifier
+
+    df = penguins().dropna().reset_index(drop=True)
+    df.to_csv(folder / "sample.csv", index=False)
+    model = MultiOutputClassifier(RandomForestClassifier(n_estimators=20, random_state=0))
+    model.fit(df[NUMERICAL], df[["species", "island"]])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    return refuse(answers("model.pkl", "species"), r"several target columns")
 
 
 HELPERS = '''

@@ -163,6 +163,14 @@ def test_long_names_and_values_are_cut_in_messages(schema):
     assert len(str(errors)) < 1_000
 
 
+def test_a_json_number_names_a_category_that_is_that_number():
+    """A notebook's encoder may know Pclass as the numbers 1, 2, 3: JSON 3 means "3"."""
+    pclass = Schema([Field("pclass", "Pclass", "category", categories=("1", "2", "3"))])
+    assert pclass.validate({"pclass": 3})[:2] == ({"pclass": "3"}, {})
+    assert pclass.validate({"pclass": 3.0})[:2] == ({"pclass": "3"}, {})
+    assert "expected one of" in pclass.validate({"pclass": 4})[1]["pclass"]
+
+
 def test_missing_required_fields_are_all_reported(schema):
     _, errors, _ = schema.validate({})
     assert errors == {"size": "required", "count": "required", "shiny": "required"}

@@ -244,6 +244,8 @@ def _check_json_value(field, value):
         if not isinstance(value, bool):
             return None, f"expected true or false, got {_describe(value)}"
         return value, None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = _category_of_number(field, value)
     if not isinstance(value, str):
         return None, f"expected one of {_choices(field)}, got {_describe(value)}"
     if value not in field.categories:
@@ -252,6 +254,18 @@ def _check_json_value(field, value):
             return None, f"unknown category {shown(value)}: did you mean {hint!r}? (case matters)"
         return None, f"unknown category {shown(value)}; expected one of {_choices(field)}"
     return value, None
+
+
+def _category_of_number(field, number):
+    """The category a JSON number names, such as 3 for the class "3" of a Pclass column
+    that an encoder saw as numbers; the number itself when no category is that number."""
+    for category in field.categories:
+        try:
+            if float(category) == number:
+                return category
+        except ValueError:
+            continue
+    return number
 
 
 def _check_text(value):
