@@ -1,5 +1,6 @@
 """Load the training data and turn its columns into schema fields."""
 
+import csv
 import hashlib
 
 import pandas as pd
@@ -42,8 +43,13 @@ def load_frame():
         raise DataError(f"{config.DATA_FILE} not found: copy your CSV file there")
     raw = path.read_bytes()
     try:
-        frame = pd.read_csv(path, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        frame = pd.read_csv(path, skipinitialspace=True, **csv_format(path))
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{config.DATA_FILE} is not UTF-8 text: save it again as CSV UTF-8 "
+            '(in pandas: df.to_csv(path, index=False, encoding="utf-8"))'
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataError(f"{config.DATA_FILE} is not a readable CSV file: {error}") from None
     digest = hashlib.sha256(raw).hexdigest()
     target_column = config.TARGET_COLUMN
@@ -60,6 +66,17 @@ def load_frame():
         print(f"Ignoring {int((~keep).sum())} rows with no value for {target_column!r}.")
         frame, target = frame[keep].reset_index(drop=True), target[keep].reset_index(drop=True)
     return frame, target, digest
+
+
+def csv_format(path):
+    """How a CSV file separates its values, read from its header line: commas, or the
+    semicolons (with decimal commas: 3,5) or tabs that spreadsheets in many countries write.
+    """
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
+        header = file.readline()
+    widths = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in ",;\t"}
+    separator = max(widths, key=widths.get)  # on a tie, the comma
+    return {"sep": separator, "decimal": "," if separator == ";" else "."}
 
 
 def target_label():
