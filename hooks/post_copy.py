@@ -49,7 +49,7 @@ def read_header(path):
         raise AnswerError(f"{path} is not UTF-8 text: save it again as CSV UTF-8") from None
     # Commas, or the semicolons or tabs many spreadsheets write (data.csv_format's rule).
     headers = [next(csv.reader([line], delimiter=sep), None) or [] for sep in ",;\t"]
-    header = max(headers, key=len)
+    header = headers[0] if len(headers[0]) > 1 else max(headers, key=len)
     if not header or not any(column.strip() for column in header):
         raise AnswerError(f"{path} has no header row of column names")
     return [column.strip() for column in header]

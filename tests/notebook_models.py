@@ -163,9 +163,17 @@ def pick_rows(df, features, target, n=15, gaps=(), seed=0):
     return rows, truth
 
 
+def read_sample(sample_csv):
+    """The sample as pandas reads it: a CSV, or Excel's ';'-separated one with decimal commas."""
+    header = Path(sample_csv).read_text(encoding="utf-8-sig").splitlines()[0]
+    if "," not in header and ";" in header:
+        return pd.read_csv(sample_csv, sep=";", decimal=",", encoding="utf-8-sig")
+    return pd.read_csv(sample_csv)
+
+
 def frame_as_read(rows, sample_csv):
     """The rows as pandas reads them from a CSV like the sample: the sample's dtypes, NaN gaps."""
-    dtypes = pd.read_csv(sample_csv).dtypes
+    dtypes = read_sample(sample_csv).dtypes
     text = pd.DataFrame(rows).to_csv(index=False)
     types = {c: "float64" if dtypes[c].kind in "iu" else dtypes[c] for c in rows[0]}
     frame = pd.read_csv(io.StringIO(text), dtype=types)
@@ -695,6 +703,52 @@ def numpy_array(folder):
 
 
 @shape
+def numpy_sample_with_index(folder):
+    """The numpy-fitted iris forest; the sample written with df.to_csv("sample.csv"),
+    without index=False: its first column is the index, with no header."""
+    df, model = iris_forest()
+    df.sample(frac=1, random_state=0).to_csv(folder / "sample.csv")  # the index, shuffled
+    with open(folder / "rf_iris.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    columns = list(df.columns[:-1])
+    rows, truth = pick_rows(df, columns, "species")
+    X = np.array([[row[column] for column in columns] for row in rows])
+    return serve(
+        answers("rf_iris.pkl", "species"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
+def excel_sample(folder):
+    """Pipeline(OneHotEncoder + SimpleImputer, RandomForestClassifier) on penguins; the sample
+    saved as European Excel does: ';' between values, decimal commas, a BOM, CRLF lines."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.preprocessing import OneHotEncoder
+
+    df = penguins()
+    encoder = OneHotEncoder(handle_unknown="ignore")
+    model = penguin_pipeline(encoder, RandomForestClassifier(n_estimators=30, random_state=0))
+    model.fit(df[CATEGORICAL + NUMERICAL], df["species"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    df.to_csv(
+        folder / "sample.csv",
+        sep=";",
+        decimal=",",
+        index=False,
+        encoding="utf-8-sig",
+        lineterminator="\r\n",
+    )
+    return serve_penguin_pipeline(folder, df, model, "model.pkl")
+
+
+@shape
 def numpy_wrong_order(folder):
     """The numpy-fitted iris forest with a sample whose columns are in another order: refuse."""
     df, model = iris_forest()
@@ -946,7 +1000,7 @@ def main(argv):
         folder.mkdir(parents=True)
         check = SHAPES[name](folder)
         check["notes"] = describe(SHAPES[name])
-        sample = pd.read_csv(folder / "sample.csv")
+        sample = read_sample(folder / "sample.csv")
         for row in check["rows"]:  # an empty field only where the sample has gaps too
             empty = [column for column, value in row.items() if value is None]
             assert sample[empty].isna().any().all(), f"{name}: {empty} have no gaps in the sample"

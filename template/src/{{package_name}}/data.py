@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import re
 
 import pandas as pd
 
@@ -21,6 +22,9 @@ BUNDLED_TARGET_LABELS = {
     "breast_cancer": "diagnosis",
     "diabetes": "disease progression after one year",
 }
+
+
+DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")  # 3,5: a number written in Europe
 
 
 class DataError(Exception):
@@ -69,14 +73,18 @@ def load_frame():
 
 
 def csv_format(path):
-    """How a CSV file separates its values, read from its header line: commas, or the
-    semicolons (with decimal commas: 3,5) or tabs that spreadsheets in many countries write.
-    """
+    """How a CSV file separates its values, read from its first lines: commas, or the
+    semicolons (often with decimal commas: 3,5) or tabs that spreadsheets in many
+    countries write."""
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
-        header = file.readline()
+        lines = [line for _, line in zip(range(50), file, strict=False)]
+    header = lines[0] if lines else ""
     widths = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in ",;\t"}
-    separator = max(widths, key=widths.get)  # on a tie, the comma
-    return {"sep": separator, "decimal": "," if separator == ";" else "."}
+    # A header with a comma between two names is a comma file; else the widest reading.
+    separator = "," if widths[","] > 1 else max(widths, key=widths.get)
+    values = [value for row in csv.reader(lines[1:], delimiter=separator) for value in row]
+    decimal_commas = separator == ";" and any(DECIMAL_COMMA.match(v) for v in values)
+    return {"sep": separator, "decimal": "," if decimal_commas else "."}
 
 
 def target_label():
