@@ -762,6 +762,26 @@ def numpy_wrong_order(folder):
 
 
 @shape
+def formatted_numbers(folder):
+    """LogisticRegression on wine fitted after cleaning; the sample is the raw export, its
+    proline written "1,065" and its alcohol "14.2%": refuse, naming those columns."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    df = sklearn_frame("wine")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(df.drop(columns="target"), df["target"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    raw = df.assign(
+        proline=df["proline"].map("{:,.0f}".format), alcohol=df["alcohol"].map("{}%".format)
+    )
+    raw.to_csv(folder / "sample.csv", index=False)
+    return refuse(answers("model.pkl", "target"), r"alcohol, proline hold numbers written as text")
+
+
+@shape
 def regressor_as_classification(folder):
     """Ridge on the diabetes DataFrame, imported with the default task=classification: refuse."""
     from sklearn.linear_model import Ridge
