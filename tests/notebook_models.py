@@ -639,6 +639,53 @@ def onehot_ignore(folder):
 
 
 @shape
+def raw_file_spellings(folder):
+    """Pipeline(OneHotEncoder on sex, zip and smoker, LogisticRegression) fitted on a file
+    read as written: ", " between values (" Male", target " >50K"), zip codes read as text
+    ("02134"), smoker True/False; pandas reads the sample as "Male", 2134 and booleans."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    n = 400
+    raw = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "sex": rng.choice(["Male", "Female"], n),
+            "zip": rng.choice(["02134", "02139", "10001", "94105"], n),
+        }
+    )
+    rich = (raw["sex"] == "Male") & (raw["age"] > 40) | raw["zip"].str.startswith("0")
+    raw["income"] = np.where(rich, ">50K", "<=50K")
+    text = raw.to_csv(index=False).replace(",", ", ")  # the file the course hands out
+    df = pd.read_csv(io.StringIO(text), dtype={" zip": str})
+    df["smoker"] = rng.random(n) < 0.3
+    features = ["age", " sex", " zip", "smoker"]
+    encode = ColumnTransformer(
+        [("categories", OneHotEncoder(handle_unknown="ignore"), [" sex", " zip", "smoker"])],
+        remainder="passthrough",
+    )
+    model = make_pipeline(encode, LogisticRegression(max_iter=1000))
+    model.fit(df[features], df[" income"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    df.to_csv(folder / "sample.csv", index=False)
+
+    rows, truth = pick_rows(df, features, " income", n=16)
+    X = pd.DataFrame(rows).astype(df[features].dtypes.to_dict())
+    return serve(
+        answers("model.pkl", "income"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
 def grid_search(folder):
     """GridSearchCV(Pipeline(StandardScaler, LogisticRegression), cv=3) on wine; the search
     object itself pickled."""

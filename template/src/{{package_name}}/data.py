@@ -155,6 +155,8 @@ def clean_rows(frame, schema):
         elif field.kind == "number":
             values = series.astype(float).tolist()
         else:
-            values = series.astype(str).str.strip().tolist()
+            text = series.astype(str)
+            # A category the model knows with spaces around it (" Male") keeps them.
+            values = text.where(text.isin(field.categories or ()), text.str.strip()).tolist()
         columns[field.name] = [None if gap else v for v, gap in zip(values, missing, strict=True)]
     return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
