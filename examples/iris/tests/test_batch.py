@@ -86,3 +86,13 @@ def test_a_quoted_value_may_span_lines_and_its_record_keeps_its_first_line(model
     assert header == ["review", "stars"]
     assert records == [['Good,\nreally "good"', "5"], ["Bad", "1"]]
     assert line_numbers == [2, 5]
+
+
+def test_a_label_that_is_another_fields_name_is_read_either_way():
+    """Columns "a b" and "a_b" become the fields a_b and a_b_2: a header of labels and a
+    header of names each find every field."""
+    from iris_classifier.schema import Field, Schema
+
+    schema = Schema([Field("a_b", "a b", "number"), Field("a_b_2", "a_b", "number")])
+    assert batch.column_positions(schema, ["a b", "a_b"]) == {"a_b": 0, "a_b_2": 1}
+    assert batch.column_positions(schema, ["a_b_2", "a_b"]) == {"a_b_2": 0, "a_b": 1}

@@ -27,9 +27,24 @@ def decode(body):
 
 
 def column_positions(schema, header):
-    """Header -> {field name: column position}; raises ValidationError for missing columns."""
-    by_column = {field.label: field for field in schema.fields}
-    by_column.update({field.name: field for field in schema.fields})
+    """Header -> {field name: column position}; raises ValidationError for missing columns.
+
+    A column may name a field by its name or by its label. Where one field's label is
+    another field's name (the columns "a b" and "a_b" make the names a_b and a_b_2),
+    names are tried first, then labels, and the first reading that fits is used.
+    """
+    by_name = {field.name: field for field in schema.fields}
+    by_label = {field.label: field for field in schema.fields}
+    first_error = None
+    for by_column in ({**by_label, **by_name}, {**by_name, **by_label}):
+        try:
+            return _positions(schema, header, by_column)
+        except ValidationError as error:
+            first_error = first_error or error
+    raise first_error
+
+
+def _positions(schema, header, by_column):
     positions, errors = {}, {}
     for position, column in enumerate(header):
         field = by_column.get(column.strip())
