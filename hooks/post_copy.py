@@ -46,7 +46,7 @@ def read_header(path):
         with open(path, newline="", encoding="utf-8-sig") as file:
             line = file.readline()
     except UnicodeDecodeError:
-        raise AnswerError(f"{path} is not UTF-8 text: save it again as CSV UTF-8") from None
+        raise AnswerError(f"{path} is not a UTF-8 text CSV file: save it as CSV UTF-8") from None
     # Commas, or the semicolons or tabs many spreadsheets write (data.csv_format's rule).
     headers = [next(csv.reader([line], delimiter=sep), None) or [] for sep in ",;\t"]
     header = headers[0] if len(headers[0]) > 1 else max(headers, key=len)
