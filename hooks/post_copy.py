@@ -44,9 +44,12 @@ def read_header(path):
         raise AnswerError(f"{path} does not exist or is not a file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
-            header = next(csv.reader(file), None)
+            line = file.readline()
     except UnicodeDecodeError:
-        raise AnswerError(f"{path} is not a UTF-8 text CSV file") from None
+        raise AnswerError(f"{path} is not a UTF-8 text CSV file: save it as CSV UTF-8") from None
+    # Commas, or the semicolons or tabs many spreadsheets write (data.csv_format's rule).
+    headers = [next(csv.reader([line], delimiter=sep), None) or [] for sep in ",;\t"]
+    header = headers[0] if len(headers[0]) > 1 else max(headers, key=len)
     if not header or not any(column.strip() for column in header):
         raise AnswerError(f"{path} has no header row of column names")
     return [column.strip() for column in header]

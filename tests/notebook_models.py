@@ -163,9 +163,17 @@ def pick_rows(df, features, target, n=15, gaps=(), seed=0):
     return rows, truth
 
 
+def read_sample(sample_csv):
+    """The sample as pandas reads it: a CSV, or Excel's ';'-separated one with decimal commas."""
+    header = Path(sample_csv).read_text(encoding="utf-8-sig").splitlines()[0]
+    if "," not in header and ";" in header:
+        return pd.read_csv(sample_csv, sep=";", decimal=",", encoding="utf-8-sig")
+    return pd.read_csv(sample_csv)
+
+
 def frame_as_read(rows, sample_csv):
     """The rows as pandas reads them from a CSV like the sample: the sample's dtypes, NaN gaps."""
-    dtypes = pd.read_csv(sample_csv).dtypes
+    dtypes = read_sample(sample_csv).dtypes
     text = pd.DataFrame(rows).to_csv(index=False)
     types = {c: "float64" if dtypes[c].kind in "iu" else dtypes[c] for c in rows[0]}
     frame = pd.read_csv(io.StringIO(text), dtype=types)
@@ -636,6 +644,53 @@ def onehot_ignore(folder):
 
 
 @shape
+def raw_file_spellings(folder):
+    """Pipeline(OneHotEncoder on sex, zip and smoker, LogisticRegression) fitted on a file
+    read as written: ", " between values (" Male", target " >50K"), zip codes read as text
+    ("02134"), smoker True/False; pandas reads the sample as "Male", 2134 and booleans."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    n = 400
+    raw = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "sex": rng.choice(["Male", "Female"], n),
+            "zip": rng.choice(["02134", "02139", "10001", "94105"], n),
+        }
+    )
+    rich = (raw["sex"] == "Male") & (raw["age"] > 40) | raw["zip"].str.startswith("0")
+    raw["income"] = np.where(rich, ">50K", "<=50K")
+    text = raw.to_csv(index=False).replace(",", ", ")  # the file the course hands out
+    df = pd.read_csv(io.StringIO(text), dtype={" zip": str})
+    df["smoker"] = rng.random(n) < 0.3
+    features = ["age", " sex", " zip", "smoker"]
+    encode = ColumnTransformer(
+        [("categories", OneHotEncoder(handle_unknown="ignore"), [" sex", " zip", "smoker"])],
+        remainder="passthrough",
+    )
+    model = make_pipeline(encode, LogisticRegression(max_iter=1000))
+    model.fit(df[features], df[" income"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    df.to_csv(folder / "sample.csv", index=False)
+
+    rows, truth = pick_rows(df, features, " income", n=16)
+    X = pd.DataFrame(rows).astype(df[features].dtypes.to_dict())
+    return serve(
+        answers("model.pkl", "income"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
 def grid_search(folder):
     """GridSearchCV(Pipeline(StandardScaler, LogisticRegression), cv=3) on wine; the search
     object itself pickled."""
@@ -700,6 +755,52 @@ def numpy_array(folder):
 
 
 @shape
+def numpy_sample_with_index(folder):
+    """The numpy-fitted iris forest; the sample written with df.to_csv("sample.csv"),
+    without index=False: its first column is the index, with no header."""
+    df, model = iris_forest()
+    df.sample(frac=1, random_state=0).to_csv(folder / "sample.csv")  # the index, shuffled
+    with open(folder / "rf_iris.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+
+    columns = list(df.columns[:-1])
+    rows, truth = pick_rows(df, columns, "species")
+    X = np.array([[row[column] for column in columns] for row in rows])
+    return serve(
+        answers("rf_iris.pkl", "species"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
+def excel_sample(folder):
+    """Pipeline(OneHotEncoder + SimpleImputer, RandomForestClassifier) on penguins; the sample
+    saved as European Excel does: ';' between values, decimal commas, a BOM, CRLF lines."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.preprocessing import OneHotEncoder
+
+    df = penguins()
+    encoder = OneHotEncoder(handle_unknown="ignore")
+    model = penguin_pipeline(encoder, RandomForestClassifier(n_estimators=30, random_state=0))
+    model.fit(df[CATEGORICAL + NUMERICAL], df["species"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    df.to_csv(
+        folder / "sample.csv",
+        sep=";",
+        decimal=",",
+        index=False,
+        encoding="utf-8-sig",
+        lineterminator="\r\n",
+    )
+    return serve_penguin_pipeline(folder, df, model, "model.pkl")
+
+
+@shape
 def numpy_wrong_order(folder):
     """The numpy-fitted iris forest with a sample whose columns are in another order: refuse."""
     df, model = iris_forest()
@@ -710,6 +811,26 @@ def numpy_wrong_order(folder):
     accuracy = (model.predict(df.drop(columns="species").values) == df["species"]).mean()
     assert accuracy < 0.6, f"the reversed columns still score {accuracy:.2f}: nothing to notice"
     return refuse(answers("rf_iris.pkl", "species"), r"(?i)order")
+
+
+@shape
+def formatted_numbers(folder):
+    """LogisticRegression on wine fitted after cleaning; the sample is the raw export, its
+    proline written "1,065" and its alcohol "14.2%": refuse, naming those columns."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    df = sklearn_frame("wine")
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(df.drop(columns="target"), df["target"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump(model, f_out)
+    raw = df.assign(
+        proline=df["proline"].map("{:,.0f}".format), alcohol=df["alcohol"].map("{}%".format)
+    )
+    raw.to_csv(folder / "sample.csv", index=False)
+    return refuse(answers("model.pkl", "target"), r"alcohol, proline hold numbers written as text")
 
 
 @shape
@@ -1059,28 +1180,6 @@ def pickle_protocol_0(folder):
 
 
 @shape
-def numpy_sample_with_index(folder):
-    """The numpy-fitted iris forest with a sample saved by df.to_csv("sample.csv"), without
-    index=False: its first column is the index, "Unnamed: 0"."""
-    df, model = iris_forest()
-    df.to_csv(folder / "sample.csv")
-    with open(folder / "rf_iris.pkl", "wb") as f_out:
-        pickle.dump(model, f_out)
-
-    columns = list(df.columns[:-1])
-    rows, truth = pick_rows(df, columns, "species")
-    X = np.array([[row[column] for column in columns] for row in rows])
-    return serve(
-        answers("rf_iris.pkl", "species"),
-        rows,
-        truth,
-        model.predict(X),
-        model.predict_proba(X),
-        model.classes_,
-    )
-
-
-@shape
 def kmeans_clusters(folder):
     """KMeans(n_clusters=3) fitted on the iris measurements, imported as a classifier of
     species: refuse (clusters are not a prediction of the target)."""
@@ -1195,7 +1294,7 @@ def main(argv):
         folder.mkdir(parents=True)
         check = SHAPES[name](folder)
         check["notes"] = describe(SHAPES[name])
-        sample = pd.read_csv(folder / "sample.csv")
+        sample = read_sample(folder / "sample.csv")
         for row in check["rows"]:  # an empty field only where the sample has gaps too
             empty = [column for column, value in row.items() if value is None]
             assert sample[empty].isna().any().all(), f"{name}: {empty} have no gaps in the sample"

@@ -42,6 +42,20 @@ def test_read_header_strips_names_and_refuses_non_csv(tmp_path):
         post_copy.read_header(tmp_path / "missing.csv")
 
 
+def test_read_header_reads_semicolons_and_tabs_but_a_comma_header_first(tmp_path):
+    cases = {
+        "\ufeffisland;bill length;species\r\nDream;39,1;Adelie\r\n": 3,
+        "island\tbill length\tspecies\n": 3,
+        'name,"a;b;c"\n': 2,  # a comma file whose second name holds semicolons
+    }
+    for text, width in cases.items():
+        path = tmp_path / "sample.csv"
+        path.write_text(text, encoding="utf-8", newline="")
+        header = post_copy.read_header(path)
+        assert len(header) == width, header
+        assert header[0] in ("island", "name")
+
+
 BIRDS = {"data_path": "birds.csv", "target_column": "species", "feature_selection": "none"}
 
 

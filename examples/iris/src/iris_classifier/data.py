@@ -1,6 +1,8 @@
 """Load the training data and turn its columns into schema fields."""
 
+import csv
 import hashlib
+import re
 
 import pandas as pd
 
@@ -20,6 +22,9 @@ BUNDLED_TARGET_LABELS = {
     "breast_cancer": "diagnosis",
     "diabetes": "disease progression after one year",
 }
+
+
+DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")  # 3,5: a number written in Europe
 
 
 class DataError(Exception):
@@ -42,8 +47,13 @@ def load_frame():
         raise DataError(f"{config.DATA_FILE} not found: copy your CSV file there")
     raw = path.read_bytes()
     try:
-        frame = pd.read_csv(path, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+        frame = pd.read_csv(path, skipinitialspace=True, **csv_format(path))
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{config.DATA_FILE} is not UTF-8 text: save it again as CSV UTF-8 "
+            '(in pandas: df.to_csv(path, index=False, encoding="utf-8"))'
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataError(f"{config.DATA_FILE} is not a readable CSV file: {error}") from None
     digest = hashlib.sha256(raw).hexdigest()
     target_column = config.TARGET_COLUMN
@@ -60,6 +70,21 @@ def load_frame():
         print(f"Ignoring {int((~keep).sum())} rows with no value for {target_column!r}.")
         frame, target = frame[keep].reset_index(drop=True), target[keep].reset_index(drop=True)
     return frame, target, digest
+
+
+def csv_format(path):
+    """How a CSV file separates its values, read from its first lines: commas, or the
+    semicolons (often with decimal commas: 3,5) or tabs that spreadsheets in many
+    countries write."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
+        lines = [line for _, line in zip(range(50), file, strict=False)]
+    header = lines[0] if lines else ""
+    widths = {sep: len(next(csv.reader([header], delimiter=sep), [])) for sep in ",;\t"}
+    # A header with a comma between two names is a comma file; else the widest reading.
+    separator = "," if widths[","] > 1 else max(widths, key=widths.get)
+    values = [value for row in csv.reader(lines[1:], delimiter=separator) for value in row]
+    decimal_commas = separator == ";" and any(DECIMAL_COMMA.match(v) for v in values)
+    return {"sep": separator, "decimal": "," if decimal_commas else "."}
 
 
 def target_label():
@@ -130,6 +155,8 @@ def clean_rows(frame, schema):
         elif field.kind == "number":
             values = series.astype(float).tolist()
         else:
-            values = series.astype(str).str.strip().tolist()
+            text = series.astype(str)
+            # A category the model knows with spaces around it (" Male") keeps them.
+            values = text.where(text.isin(field.categories or ()), text.str.strip()).tolist()
         columns[field.name] = [None if gap else v for v, gap in zip(values, missing, strict=True)]
     return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]

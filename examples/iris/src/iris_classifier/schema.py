@@ -249,6 +249,9 @@ def _check_json_value(field, value):
     if not isinstance(value, str):
         return None, f"expected one of {_choices(field)}, got {_describe(value)}"
     if value not in field.categories:
+        spaced = [c for c in field.categories if c.strip() == value.strip()]
+        if len(spaced) == 1:  # " Male" for "Male": the spaces a model kept from its file
+            return spaced[0], None
         hint = next((c for c in field.categories if c.casefold() == value.casefold()), None)
         if hint is not None:
             return None, f"unknown category {shown(value)}: did you mean {hint!r}? (case matters)"
