@@ -307,7 +307,8 @@ def test_the_languages_example_tells_the_language_of_a_new_sentence(render):
     sentences = json.dumps(list(NEW_SENTENCES))
     answers = json.loads(run([sys.executable, "-c", LANGUAGE_SCRIPT, sentences], project).stdout)
     assert [status for status, _ in answers] == [200] * len(NEW_SENTENCES)
-    got = {text: answer["prediction"] for text, (_, answer) in zip(NEW_SENTENCES, answers)}
+    replies = [reply for _, reply in answers]
+    got = {text: reply["prediction"] for text, reply in zip(NEW_SENTENCES, replies, strict=True)}
     assert got == NEW_SENTENCES
     no_data = json.dumps(meta) + (project / "src" / "which_language" / "config.py").read_text()
     assert "Bahnhof" not in no_data and "language of a sentence" not in no_data
