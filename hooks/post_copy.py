@@ -57,11 +57,7 @@ def read_header(path):
 
 def safe_names(columns):
     """The template's own column-name rule (schema.py), so the hook and training agree."""
-    path = HERE.parent / "template" / "src" / "{{package_name}}" / "schema.py"
-    spec = importlib.util.spec_from_file_location("template_schema", path)
-    schema = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(schema)
-    return schema.safe_names(columns)
+    return template_module("schema").safe_names(columns)
 
 
 def check_inputs(answers, inputs, source):
@@ -150,16 +146,29 @@ def model_paths(text, start=None):
     return paths
 
 
+TEMPLATE_PACKAGE = HERE.parent / "template" / "src" / "{{package_name}}"
+
+
 def template_module(name):
-    """A plain module of the rendered package, loaded from the template (stdlib-only ones)."""
-    package = HERE.parent / "template" / "src" / "{{package_name}}"
-    path = next(package.glob(f"*{name}.py*"))  # the file name may carry a Jinja condition
-    loader = importlib.machinery.SourceFileLoader(f"template_{name}", str(path))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while defining
-    spec.loader.exec_module(module)
-    return module
+    """A plain module of the rendered package (no Jinja in it), loaded from the template.
+
+    It is loaded as part of a package, "template_package", so that its relative imports
+    (columns.py's `from .schema import ...`) find the modules beside it.
+    """
+    if "template_package" not in sys.modules:
+        spec = importlib.util.spec_from_loader("template_package", None, is_package=True)
+        package = importlib.util.module_from_spec(spec)
+        package.__path__ = [str(TEMPLATE_PACKAGE)]
+        sys.modules["template_package"] = package
+    full_name = f"template_package.{name}"
+    if full_name not in sys.modules:
+        # The file name may carry a Jinja condition: {% if ... %}model_files.py{% endif %}.
+        path = next(TEMPLATE_PACKAGE.glob(f"*{name}.py*"))
+        loader = importlib.machinery.SourceFileLoader(full_name, str(path))
+        module = importlib.util.module_from_spec(importlib.util.spec_from_loader(full_name, loader))
+        sys.modules[full_name] = module  # dataclasses look their module up while defining
+        loader.exec_module(module)
+    return sys.modules[full_name]
 
 
 def column_report(answers, csv_path):
@@ -169,12 +178,7 @@ def column_report(answers, csv_path):
     try:
         import pandas as pd
 
-        package = HERE.parent / "template" / "src" / "{{package_name}}"
-        spec = importlib.util.spec_from_loader("template_package", None, is_package=True)
-        module = importlib.util.module_from_spec(spec)
-        module.__path__ = [str(package)]  # columns.py imports .schema from beside it
-        sys.modules["template_package"] = module
-        columns = importlib.import_module("template_package.columns")
+        columns = template_module("columns")
         frame = pd.read_csv(csv_path, skipinitialspace=True)
         frame = frame[frame[answers["target_column"]].notna()]
         frame = frame.drop(columns=[answers["target_column"]])

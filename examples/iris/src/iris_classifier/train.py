@@ -62,8 +62,8 @@ def check_class_sizes(target, smallest=SMALLEST_CLASS):
     if len(small):
         named = ", ".join(f"{label!r} ({count})" for label, count in small.head(5).items())
         raise data.DataError(
-            f"every class needs at least {SMALLEST_CLASS} rows (one is held out for testing, "
-            f"two are left to cross-validate on); too few: {named}. Add rows of "
+            f"every class needs at least {smallest} rows (some are held out for testing, "
+            f"the others are cross-validated on); too few: {named}. Add rows of "
             f"{'that class' if len(small) == 1 else 'those classes'}, or remove "
             f"{'its' if len(small) == 1 else 'their'} rows from the data"
         )
