@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import LIMITS, TEXT_MAX_LENGTH, range_warning
+from .schema import LIMITS, TEXT_MAX_LENGTH
 
 NUMBER_KINDS = ("number", "integer")
 BOOLEAN_WORDS = {  # as parse_text reads them, for a cell without spaces around it
