@@ -6,12 +6,14 @@ GET  /batch             upload a CSV file, download it scored
 GET  /model             the model card: JSON, or HTML for a browser
 GET  /api               the API for people; GET /openapi.json for programs
 GET  /health, /ready    the process is alive; the model is loaded
+GET  /metrics           figures for Prometheus (metrics.py)
 """
 
 import io
 import json
 import re
 import shlex
+import time
 
 from flask import Flask, Response, current_app, render_template, request
 from flask.json.provider import DefaultJSONProvider
@@ -24,11 +26,11 @@ from werkzeug.exceptions import (
 from werkzeug.utils import secure_filename
 from werkzeug.wsgi import FileWrapper, get_content_length
 
-from . import api, batch, config, forms, openapi, settings
+from . import api, batch, config, forms, metrics, openapi, settings, tracking
 from .model import ModelError, PredictionError, ValidationError, load_model
 from .schema import TRUE_WORDS
 
-API_PATHS = {"/predict", "/health", "/ready", "/openapi.json"}
+API_PATHS = {"/predict", "/health", "/ready", "/openapi.json", "/metrics"}
 HTML_HEADERS = {
     # No script anywhere; inline styles only for the widths of the probability bars.
     "Content-Security-Policy": (
@@ -54,16 +56,20 @@ class StrictJSONProvider(DefaultJSONProvider):
 def create_app(model=None):
     """The Flask app; loads models/ unless a model is given (tests pass their own)."""
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.from_env().max_content_length
+    options = settings.from_env()
+    app.config["MAX_CONTENT_LENGTH"] = options.max_content_length
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     app.json = StrictJSONProvider(app)
     app.json.sort_keys = False  # keep fields and classes in the model's order
     if escape_control_characters not in app.logger.filters:
         app.logger.addFilter(escape_control_characters)
     app.jinja_env.globals["project_name"] = config.PROJECT_NAME
+    tracking.install(app, options)  # first: it times and names every request, refused ones too
     app.before_request(check_body_size)
     app.after_request(add_safety_headers)
     add_error_handlers(app)
+    app.add_url_rule("/metrics", "metrics", metrics_page)
+    started = time.perf_counter()
     if model is None:
         try:
             model = load_model()
@@ -71,8 +77,16 @@ def create_app(model=None):
             app.logger.error("the model is not loaded: %s", error)
             add_not_ready_routes(app, f"the model is not loaded: {error}")
             return app
+    app.config["MODEL_VERSION"] = model.version
+    model.observers.append(metrics.published(model, time.perf_counter() - started))
+    app.config["FIELD_NAMES"] = frozenset(model.schema.names)
     add_routes(app, model)
     return app
+
+
+def metrics_page():
+    body, content_type = metrics.page()
+    return Response(body, content_type=content_type)
 
 
 def add_routes(app, model):
@@ -110,6 +124,7 @@ def add_routes(app, model):
         texts = forms.read_form(schema, request.form)
         values, errors, warnings = schema.validate_text(texts)
         if errors:
+            metrics.count_refused(errors, app.config["FIELD_NAMES"])
             log_client_error(app, 400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
             return render_template(
                 "form.html", **page, values=texts, errors=errors, result=None
@@ -140,6 +155,7 @@ def add_routes(app, model):
                 raise BadRequest("choose a CSV file first")
             scored = batch.score_csv(model, upload.read())
         except ValidationError as error:
+            metrics.count_refused(error.errors, app.config["FIELD_NAMES"])
             log_client_error(app, 400, str(error))
             return render_template("batch.html", errors=error.errors), 400
         except BadRequest as error:
@@ -267,6 +283,7 @@ def escape_control_characters(record):
 def add_error_handlers(app):
     @app.errorhandler(ValidationError)
     def invalid_rows(error):
+        metrics.count_refused(error.errors, app.config.get("FIELD_NAMES", ()))
         log_client_error(app, 400, str(error))
         return {"errors": error.errors}, 400
 

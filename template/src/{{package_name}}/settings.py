@@ -7,6 +7,10 @@ WEB_CONCURRENCY      worker processes, gunicorn only (2)
 MAX_CONTENT_LENGTH   largest request body in bytes (5 MiB); a bigger one gets 413
 GRACEFUL_TIMEOUT     seconds to finish the requests in progress on SIGTERM or Ctrl-C (6)
 CONNECTION_LIMIT     open client connections at most, waitress only (100); more wait
+ACCESS_LOG           1: a JSON line per request on stdout (the default); 0: none
+PREDICTION_LOG       a file to append every prediction to, as JSON lines (off when unset)
+PREDICTION_LOG_INPUTS  1: the prediction log also keeps the values sent (0, the default)
+PREDICTION_LOG_MB    the prediction log's size before it is rotated (100); 3 old files kept
 """
 
 import logging
@@ -30,6 +34,10 @@ class Settings:
     # Under the 10 s `docker stop` waits before it kills the server.
     graceful_timeout: int = 6
     connection_limit: int = 100
+    access_log: bool = True
+    prediction_log: str = ""
+    prediction_log_inputs: bool = False
+    prediction_log_mb: int = 100
 
     @property
     def address(self):
@@ -64,6 +72,18 @@ def env_int(name, default, environ=None):
     return value
 
 
+def env_flag(name, default, environ=None):
+    environ = os.environ if environ is None else environ
+    text = environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1 or 0, got {text!r}")
+
+
 def from_env(environ=None):
     environ = os.environ if environ is None else environ
     defaults = Settings()
@@ -78,6 +98,10 @@ def from_env(environ=None):
         max_content_length=env_int("MAX_CONTENT_LENGTH", defaults.max_content_length, environ),
         graceful_timeout=env_int("GRACEFUL_TIMEOUT", defaults.graceful_timeout, environ),
         connection_limit=env_int("CONNECTION_LIMIT", defaults.connection_limit, environ),
+        access_log=env_flag("ACCESS_LOG", defaults.access_log, environ),
+        prediction_log=environ.get("PREDICTION_LOG", "").strip(),
+        prediction_log_inputs=env_flag("PREDICTION_LOG_INPUTS", False, environ),
+        prediction_log_mb=env_int("PREDICTION_LOG_MB", defaults.prediction_log_mb, environ),
     )
 
 
