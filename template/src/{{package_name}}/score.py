@@ -285,14 +285,20 @@ class ByteStream:
         while self.start < len(self.pending):
             end = self.pending.find(b"\n", self.start) + 1 or len(self.pending)
             line, self.start = self.pending[self.start : end], end
+            if not line.endswith(b"\n"):  # the line goes on in the file
+                line += self.readline()
             yield line
-        while not self.at_end:
-            line = self.file.readline(LINE_LIMIT)
-            if len(line) == LINE_LIMIT and not line.endswith(b"\n"):
-                raise Stop(f"a line longer than {LINE_LIMIT // 2**20} MiB: is this a CSV file?")
-            self.at_end = not line
-            if line:
-                yield line
+        while line := self.readline():
+            yield line
+
+    def readline(self):
+        if self.at_end:
+            return b""
+        line = self.file.readline(LINE_LIMIT)
+        if len(line) == LINE_LIMIT and not line.endswith(b"\n"):
+            raise Stop(f"a line longer than {LINE_LIMIT // 2**20} MiB: is this a CSV file?")
+        self.at_end = not line
+        return line
 
 
 def read_header(stream, path):
