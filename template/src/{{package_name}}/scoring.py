@@ -88,7 +88,9 @@ def score_columns(model, columns, rows, first_row=1):
     if not valid.any():
         return Scored(valid, errors, [], None, [])
     predictions, probabilities = model.predict_matrix(inputs, first_row)
-    kept = [text for text, ok in zip(warnings, valid.tolist(), strict=True) if ok]
+    kept = (
+        warnings if not errors else [text for text, ok in zip(warnings, valid, strict=True) if ok]
+    )
     return Scored(valid, errors, predictions, probabilities, kept)
 
 
@@ -133,11 +135,12 @@ def read_column(field, cells):
 
 def read_numbers(field, cells):
     """Plain numbers (digits, a point, an exponent: what a program writes) at once."""
-    plain = pc.match_substring_regex(cells, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-    read = plain.to_numpy(False)
-    if read.all():
-        numbers = pc.cast(cells, pa.float64()).to_numpy(False).copy()
-    else:
+    try:  # pyarrow reads fewer spellings than Python (no spaces, no 1_000): never more
+        numbers = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False).copy()
+        read = np.ones(len(numbers), dtype=bool)
+    except pa.ArrowInvalid:  # some cell is not plain: find which
+        plain = pc.match_substring_regex(cells, r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+        read = plain.to_numpy(zero_copy_only=False)
         numbers = pc.cast(pc.if_else(plain, cells, "nan"), pa.float64()).to_numpy(False).copy()
     with np.errstate(invalid="ignore"):
         read &= np.abs(numbers) <= LIMITS[field.kind]  # NaN and infinity fail this too
