@@ -45,6 +45,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .batch import column_positions, neutralise
+from .csv_columns import scored_csv_lines
 from .model import ModelError, PredictionError, load_model
 from .scoring import NUMBER_KINDS, output_names, score_columns
 
@@ -518,7 +519,7 @@ class Output:
     def write(self, chunk, number_positions, scored):
         if not scored.valid.any():
             return
-        if self.writer is None:
+        if self.writer is None:  # the CSV endpoint's own writer: the same bytes for a row
             self.file.write(scored_csv_lines(self.model, chunk.cells, number_positions, scored))
         else:
             self.writer.write_table(scored_table(self.model, chunk.typed, scored))
@@ -536,29 +537,6 @@ class Output:
         if kind is not None:
             self.close()
             self.atomic.discard()
-
-
-def scored_csv_lines(model, cells, number_positions, scored):
-    """The valid rows as the service's CSV endpoint writes them: cells as they came (a text
-    a spreadsheet would run as a formula gets a ' in front), prediction, probabilities to 6
-    decimals, warnings."""
-    keep = pa.array(scored.valid)
-    columns = []
-    for position, column in enumerate(cells):
-        texts = column.filter(keep).to_pylist()
-        if position not in number_positions:
-            texts = [neutralise(text) for text in texts]
-        columns.append(texts)
-    labels = scored.predictions
-    if labels and isinstance(labels[0], str):
-        safe = {label: neutralise(label) for label in set(labels)}
-        labels = [safe[label] for label in labels]
-    columns.append(labels)
-    if scored.probabilities is not None:
-        for probabilities in scored.probabilities.T.tolist():
-            columns.append([f"{p:.6f}" for p in probabilities])
-    columns.append(scored.warnings)
-    return csv_text(zip(*columns, strict=True))
 
 
 def csv_text(rows):
