@@ -13,7 +13,8 @@ go to a side file (OUT with .bad.csv in place of its extension, or --bad-rows): 
 Memory: the file is read BLOCK_BYTES (4 MiB) of CSV, or PARQUET_ROWS rows, at a time, and
 checked, scored and written SCORE_ROWS rows at a time, so the command needs about 150 MiB
 on top of the libraries and the model (about 300 MiB in all for the iris example) whatever
-the size of the file. The template's tests check that bound on a file of many blocks.
+the size of the file; for Parquet, add one row group as stored (pyarrow writes a million
+rows to a group). The template's tests check the bound on a CSV file of many blocks.
 
 CSV is read as the service reads it: UTF-8 (a byte order mark is allowed), the first line
 names the columns, line numbers count that header as line 1 as a spreadsheet does, and a
@@ -49,7 +50,7 @@ from .csv_columns import scored_csv_lines
 from .model import ModelError, PredictionError, load_model
 from .scoring import NUMBER_KINDS, output_names, score_columns
 
-BLOCK_BYTES = 4 * 1024 * 1024  # of CSV read, checked and scored at a time
+BLOCK_BYTES = 4 * 1024 * 1024  # of CSV read and parsed at a time
 PARQUET_ROWS = 100_000  # rows of a Parquet file read at a time
 SLOW_ROWS = 20_000  # rows at a time when Python's csv module reads (as Python objects)
 SCORE_ROWS = 20_000  # rows checked, scored and written at a time (as Python objects, some)
@@ -110,9 +111,8 @@ def parse_arguments(argv):
     if in_format != out_format:
         parser.error(f"OUT must be a {in_format} file, as IN is")
     if arguments.bad_rows is None:
-        arguments.bad_rows = without_extension(arguments.output).with_name(
-            without_extension(arguments.output).name + ".bad.csv"
-        )
+        stem = without_extension(arguments.output)
+        arguments.bad_rows = stem.with_name(stem.name + ".bad.csv")
     return arguments
 
 
