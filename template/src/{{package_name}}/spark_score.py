@@ -71,7 +71,10 @@ def main(argv=None):
         write(refused, bad_rows, file_format, args.overwrite)
         scored.unpersist()
     except AnalysisException as error:  # IN not found, OUT already there
-        stop(str(error).splitlines()[0])
+        message = str(error).splitlines()[0]
+        if "PATH_ALREADY_EXISTS" in message:
+            message += " (--overwrite replaces it)"
+        stop(message)
     finally:
         spark.stop()
     good_count, refused_count = counts[0].value, counts[1].value
