@@ -7,6 +7,7 @@ GET  /model             the model card: JSON, or HTML for a browser
 GET  /api               the API for people; GET /openapi.json for programs
 GET  /health, /ready    the process is alive; the model is loaded
 GET  /metrics           figures for Prometheus (metrics.py)
+POST /feedback          the true outcome of a prediction, for the prediction log (feedback.py)
 """
 
 import io
@@ -27,10 +28,12 @@ from werkzeug.utils import secure_filename
 from werkzeug.wsgi import FileWrapper, get_content_length
 
 from . import api, batch, config, forms, metrics, openapi, settings, tracking
+from .feedback import add_feedback_route
 from .model import ModelError, PredictionError, ValidationError, load_model
+from .predictions_log import PredictionLog
 from .schema import TRUE_WORDS
 
-API_PATHS = {"/predict", "/health", "/ready", "/openapi.json", "/metrics"}
+API_PATHS = {"/predict", "/health", "/ready", "/openapi.json", "/metrics", "/feedback"}
 HTML_HEADERS = {
     # No script anywhere; inline styles only for the widths of the probability bars.
     "Content-Security-Policy": (
@@ -78,9 +81,23 @@ def create_app(model=None):
             add_not_ready_routes(app, f"the model is not loaded: {error}")
             return app
     app.config["MODEL_VERSION"] = model.version
-    model.observers.append(metrics.published(model, time.perf_counter() - started))
     app.config["FIELD_NAMES"] = frozenset(model.schema.names)
-    add_routes(app, model)
+    add_routes(app, model)  # before the observers: its worked example is not a request
+    model.observers = []  # this app's (tests make several apps for one model)
+    if options.monitoring:
+        model.observers.append(metrics.published(model, time.perf_counter() - started))
+    prediction_log = None
+    if options.prediction_log:
+        prediction_log = PredictionLog(
+            options.prediction_log, options.prediction_log_mb, options.prediction_log_inputs, model
+        )
+
+        def log_predictions(inputs, predictions, probabilities, first_row):
+            request_id = tracking.request_id()
+            prediction_log.record(request_id, first_row, inputs, predictions, probabilities)
+
+        model.observers.append(log_predictions)
+    add_feedback_route(app, model, prediction_log, outcome_listeners=[])
     return app
 
 
@@ -306,7 +323,7 @@ def add_error_handlers(app):
 
 def describe(error, limit):
     """A short message for an HTTP error, in place of werkzeug's long default text."""
-    if error.code == 404:
+    if error.code == 404 and request.url_rule is None:
         return f"nothing at {request.path}; the pages are /, /batch, /model and /api"
     if error.code == 405:
         allowed = [m for m in error.valid_methods or () if m not in ("HEAD", "OPTIONS")]

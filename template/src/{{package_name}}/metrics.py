@@ -18,9 +18,12 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
 )
+
+disable_created_metrics()  # no *_created series: they double the page and say little
 
 NUMBER_KINDS = ("number", "integer")
 # Seconds: a single row takes about a millisecond; a 5 MiB CSV about a second.
@@ -47,8 +50,8 @@ MODEL_LOAD_SECONDS = Gauge(
 
 
 def published(model, load_seconds):
-    """Say which model is served; -> observe(inputs, predictions, probabilities), which
-    Model.predict_matrix calls for every batch of rows it predicts."""
+    """Say which model is served; -> observe(inputs, predictions, probabilities, first_row),
+    which Model.predict_matrix calls for every batch of rows it predicts."""
     MODEL.labels(model.version, model.metadata.get("created_at", "unknown")).set(1)
     MODEL_LOAD_SECONDS.set(load_seconds)
     schema = model.schema
@@ -61,7 +64,7 @@ def published(model, load_seconds):
     values = predicted_values(model.metadata) if regression else None
     by_class = {}
 
-    def observe(inputs, predictions, probabilities):
+    def observe(inputs, predictions, probabilities, first_row):
         if regression:
             for value in predictions:
                 values.observe(value)

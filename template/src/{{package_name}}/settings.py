@@ -7,6 +7,7 @@ WEB_CONCURRENCY      worker processes, gunicorn only (2)
 MAX_CONTENT_LENGTH   largest request body in bytes (5 MiB); a bigger one gets 413
 GRACEFUL_TIMEOUT     seconds to finish the requests in progress on SIGTERM or Ctrl-C (6)
 CONNECTION_LIMIT     open client connections at most, waitress only (100); more wait
+MONITORING           1: /metrics counts requests and predictions (the default); 0: off
 ACCESS_LOG           1: a JSON line per request on stdout (the default); 0: none
 PREDICTION_LOG       a file to append every prediction to, as JSON lines (off when unset)
 PREDICTION_LOG_INPUTS  1: the prediction log also keeps the values sent (0, the default)
@@ -34,6 +35,7 @@ class Settings:
     # Under the 10 s `docker stop` waits before it kills the server.
     graceful_timeout: int = 6
     connection_limit: int = 100
+    monitoring: bool = True
     access_log: bool = True
     prediction_log: str = ""
     prediction_log_inputs: bool = False
@@ -98,6 +100,7 @@ def from_env(environ=None):
         max_content_length=env_int("MAX_CONTENT_LENGTH", defaults.max_content_length, environ),
         graceful_timeout=env_int("GRACEFUL_TIMEOUT", defaults.graceful_timeout, environ),
         connection_limit=env_int("CONNECTION_LIMIT", defaults.connection_limit, environ),
+        monitoring=env_flag("MONITORING", defaults.monitoring, environ),
         access_log=env_flag("ACCESS_LOG", defaults.access_log, environ),
         prediction_log=environ.get("PREDICTION_LOG", "").strip(),
         prediction_log_inputs=env_flag("PREDICTION_LOG_INPUTS", False, environ),

@@ -27,6 +27,7 @@ PLAIN = re.compile(r"[A-Za-z0-9._:/<>() -]*")  # nothing JSON would escape
 def install(app, settings):
     """Hook the tracking into the app (before and after every request)."""
     log = access_log_writer() if settings.access_log else None
+    count = settings.monitoring
 
     def start():
         g.started = time.perf_counter()
@@ -38,7 +39,8 @@ def install(app, settings):
         rule = request.url_rule
         route = rule.rule if rule is not None else "(no route)"
         status = response.status_code
-        metrics.count_request(route, status, seconds)
+        if count:
+            metrics.count_request(route, status, seconds)
         response.headers["X-Request-ID"] = g.request_id
         if log is not None:
             model = current_app.config.get("MODEL_VERSION", "none")
