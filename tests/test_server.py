@@ -453,6 +453,46 @@ def test_bad_requests_are_logged_once_and_nothing_leaks_a_traceback(server):
     assert "Traceback" not in log
 
 
+def predict_count(server):
+    """http_requests_total for POST /predict answered 200, summed over the workers."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    reply = server.get("/metrics")
+    assert reply.status == 200
+    total = 0
+    for family in text_string_to_metric_families(reply.text):
+        for sample in family.samples:
+            if sample.name == "http_requests_total" and sample.labels == {
+                "route": "/predict",
+                "status": "200",
+            }:
+                total += sample.value
+    return total
+
+
+def test_metrics_count_every_request_whichever_worker_answers(server):
+    before = predict_count(server)
+    for _ in range(30):  # gunicorn spreads them over its 2 workers
+        assert server.post_json(GOOD).status == 200
+    assert predict_count(server) - before == 30
+
+
+def test_each_request_has_an_id_and_one_access_log_line(server):
+    reply = server.request(
+        "POST",
+        "/predict",
+        json.dumps(GOOD),
+        {"Content-Type": "application/json", "X-Request-ID": "trace-5d1e"},
+    )
+    assert reply.headers["x-request-id"] == "trace-5d1e"
+    time.sleep(0.5)
+    lines = [line for line in server.log().splitlines() if '"trace-5d1e"' in line]
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["route"] == "/predict" and entry["status"] == 200
+    assert str(GOOD["sepal_length_cm"]) not in lines[0]
+
+
 # --- the OpenAPI document ---
 
 
