@@ -5,6 +5,7 @@ POST /predict           JSON (one object or a list) or CSV in, predictions out
 GET  /batch             upload a CSV file, download it scored
 GET  /model             the model card: JSON, or HTML for a browser
 GET  /api               the API for people; GET /openapi.json for programs
+GET  /monitor           recent traffic against the training data (drift); /monitor.json
 GET  /health, /ready    the process is alive; the model is loaded
 """
 
@@ -24,7 +25,7 @@ from werkzeug.exceptions import (
 from werkzeug.utils import secure_filename
 from werkzeug.wsgi import FileWrapper, get_content_length
 
-from . import api, batch, config, forms, openapi, settings
+from . import api, batch, config, forms, monitor_pages, openapi, settings
 from .model import ModelError, PredictionError, ValidationError, load_model
 from .schema import TRUE_WORDS
 
@@ -91,6 +92,7 @@ def add_routes(app, model):
         "body": shlex.quote(json.dumps(example_row, allow_nan=False)),  # quoted for a shell
         "answer": json.dumps(example_answer, indent=2, allow_nan=False),
     }
+    recorder = monitor_pages.watch(app, model)  # /monitor, and what the routes record
     labels = {field.name: field.label for field in schema.fields}
     page = {"controls": controls, "labels": labels}
     app.jinja_env.globals.update(
@@ -114,15 +116,20 @@ def add_routes(app, model):
             return render_template(
                 "form.html", **page, values=texts, errors=errors, result=None
             ), 400
-        result = forms.result_view(model.predict_clean([values])[0], warnings)
+        results = model.predict_clean([values])
+        recorder.results([values], results)
+        result = forms.result_view(results[0], warnings)
         return render_template("form.html", **page, values=texts, errors={}, result=result)
 
     @app.post("/predict")
     def predict():
         if request.mimetype == "application/json":
-            return api.predict_json(model, api.read_json(request.get_data()))
+            payload = api.read_json(request.get_data())
+            return api.predict_json(model, payload, on_scored=recorder.results)
         if request.mimetype == "text/csv":
-            return csv_download(batch.score_csv(model, request.get_data()))
+            scored = batch.score_csv(model, request.get_data())
+            recorder.csv(request.get_data())
+            return csv_download(scored)
         raise UnsupportedMediaType(
             f"Content-Type {request.mimetype or '(none)'} is not supported: "
             "send application/json or text/csv"
@@ -138,13 +145,15 @@ def add_routes(app, model):
         try:
             if upload is None or not upload.filename:
                 raise BadRequest("choose a CSV file first")
-            scored = batch.score_csv(model, upload.read())
+            body = upload.read()
+            scored = batch.score_csv(model, body)
         except ValidationError as error:
             log_client_error(app, 400, str(error))
             return render_template("batch.html", errors=error.errors), 400
         except BadRequest as error:
             log_client_error(app, 400, error.description)
             return render_template("batch.html", errors={"file": error.description}), 400
+        recorder.csv(body)
         stem = secure_filename(upload.filename).rsplit(".", 1)[0] or "data"
         return csv_download(scored, f"{stem}-scored.csv")
 
@@ -290,7 +299,7 @@ def add_error_handlers(app):
 def describe(error, limit):
     """A short message for an HTTP error, in place of werkzeug's long default text."""
     if error.code == 404:
-        return f"nothing at {request.path}; the pages are /, /batch, /model and /api"
+        return f"nothing at {request.path}; the pages are /, /batch, /model, /api and /monitor"
     if error.code == 405:
         allowed = [m for m in error.valid_methods or () if m not in ("HEAD", "OPTIONS")]
         return f"{request.method} is not allowed on {request.path}; use {' or '.join(allowed)}"

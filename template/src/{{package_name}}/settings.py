@@ -7,6 +7,7 @@ WEB_CONCURRENCY      worker processes, gunicorn only (2)
 MAX_CONTENT_LENGTH   largest request body in bytes (5 MiB); a bigger one gets 413
 GRACEFUL_TIMEOUT     seconds to finish the requests in progress on SIGTERM or Ctrl-C (6)
 CONNECTION_LIMIT     open client connections at most, waitress only (100); more wait
+MONITOR_WINDOW       recent rows /monitor compares with training (1000); memory grows with it
 """
 
 import logging
@@ -30,6 +31,7 @@ class Settings:
     # Under the 10 s `docker stop` waits before it kills the server.
     graceful_timeout: int = 6
     connection_limit: int = 100
+    monitor_window: int = 1000
 
     @property
     def address(self):
@@ -70,6 +72,9 @@ def from_env(environ=None):
     port = env_int("PORT", defaults.port, environ)
     if port > 65535:
         raise SettingsError(f"PORT must be at most 65535, got {port}")
+    window = env_int("MONITOR_WINDOW", defaults.monitor_window, environ)
+    if window > 100_000:
+        raise SettingsError(f"MONITOR_WINDOW must be at most 100000, got {window}")
     return Settings(
         host=environ.get("HOST", "").strip() or defaults.host,
         port=port,
@@ -78,6 +83,7 @@ def from_env(environ=None):
         max_content_length=env_int("MAX_CONTENT_LENGTH", defaults.max_content_length, environ),
         graceful_timeout=env_int("GRACEFUL_TIMEOUT", defaults.graceful_timeout, environ),
         connection_limit=env_int("CONNECTION_LIMIT", defaults.connection_limit, environ),
+        monitor_window=window,
     )
 
 

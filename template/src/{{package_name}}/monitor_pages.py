@@ -1,0 +1,92 @@
+"""The monitoring pages, and what the predict routes call to record their traffic.
+
+GET /monitor         recent traffic against the training profile: charts, PSI, lights
+GET /monitor.json    the same report as JSON
+
+watch(app, model) sets it all up and returns the Recorder the routes call.
+"""
+
+import time
+
+from flask import g, render_template
+from werkzeug.exceptions import BadRequest
+
+from . import batch, settings
+from .model import ModelError, PredictionError, ValidationError, model_dir
+from .monitoring import RecentTraffic
+from .profile import load_profile
+
+
+class Recorder:
+    """What the predict routes call after a successful prediction: cheap, never fails."""
+
+    def __init__(self, model, traffic):
+        self.model, self.traffic = model, traffic
+
+    def results(self, clean_rows, results):
+        """Rows scored one by one or as JSON: the clean rows and predict_clean's answers."""
+        self.traffic.record_results(clean_rows, results, request_seconds())
+
+    def csv(self, body):
+        """A scored CSV file: its first rows, at most the window's size, scored again here
+        (a bounded cost, whatever the file's length)."""
+        try:
+            clean = csv_sample(self.model.schema, body, self.traffic.window)
+            if clean:
+                predictions, probabilities = self.model.predict_matrix(self.model.inputs(clean))
+                self.traffic.record(clean, predictions, probabilities, request_seconds())
+        except (BadRequest, ValueError, ValidationError, PredictionError):
+            pass  # the file was scored already: monitoring never turns it into an error
+
+
+def watch(app, model):
+    """Keep the recent traffic, load the training profile, add /monitor: -> the Recorder."""
+    traffic = RecentTraffic(model.metadata, settings.from_env().monitor_window)
+    try:
+        profile, problem = load_profile(model_dir(), model.metadata)
+    except ModelError as error:
+        profile, problem = None, str(error)
+    if problem:
+        app.logger.warning("monitoring without a training profile: %s", problem)
+    app.before_request(start_clock)
+    add_monitor_routes(app, model, traffic, profile, problem)
+    return Recorder(model, traffic)
+
+
+def add_monitor_routes(app, model, traffic, profile, problem=None):
+    """GET /monitor and GET /monitor.json; problem: why there is no profile, if there is none."""
+
+    @app.get("/monitor")
+    def monitor_page():
+        report = traffic.report(profile)
+        return render_template("monitor.html", report=report, problem=problem)
+
+    @app.get("/monitor.json")
+    def monitor_json():
+        return {**traffic.report(profile), "problem": problem}
+
+
+def start_clock():
+    g.monitor_started = time.perf_counter()
+
+
+def request_seconds():
+    started = g.get("monitor_started")
+    return None if started is None else time.perf_counter() - started
+
+
+def csv_sample(schema, body, limit):
+    """The clean values of the first `limit` rows of a CSV body (as check_lines reads them)."""
+    header, chunks = batch.read_chunks(schema, body)
+    positions, errors = batch.column_positions(schema, header)
+    if errors:
+        return []
+    records, line_numbers = [], []
+    for chunk, numbers in chunks:
+        records += chunk
+        line_numbers += numbers
+        if len(records) >= limit:
+            break
+    records, line_numbers = records[:limit], line_numbers[:limit]
+    clean, _ = batch.check_lines(schema, header, records, line_numbers, positions, errors)
+    return [] if errors else clean
