@@ -50,6 +50,7 @@ def watch(app, model):
         app.logger.warning("monitoring without a training profile: %s", problem)
     app.before_request(start_clock)
     add_monitor_routes(app, model, traffic, profile, problem)
+    app.extensions["recent_traffic"] = traffic  # for tests, and a look from a shell
     return Recorder(model, traffic)
 
 

@@ -199,7 +199,7 @@ def edge_labels(edges):
         return ["all"]
     shown = [f"{edge:.4g}" for edge in edges]
     middle = [f"{low} to {high}" for low, high in zip(shown, shown[1:], strict=False)]
-    return [f"below {shown[0]}", *middle, f"{shown[-1]} or more"]
+    return [f"{shown[0]} or less", *middle, f"over {shown[-1]}"]
 
 
 def confidence(trained, confidences):

@@ -17,7 +17,7 @@ it only with that model.
 """
 
 import json
-from bisect import bisect_right
+from bisect import bisect_left
 from datetime import UTC, datetime
 
 import numpy as np
@@ -44,8 +44,9 @@ def decile_edges(values, bins=BINS):
 
 
 def bin_of(edges, value):
-    """The bin of a number: 0 below the first edge, i from edges[i - 1] up to edges[i]."""
-    return bisect_right(edges, value)
+    """The bin of a number: 0 up to the first edge (included), i above edges[i - 1] and up
+    to edges[i], the last one above the last edge."""
+    return bisect_left(edges, value)
 
 
 def number_shares(edges, values):
