@@ -16,6 +16,10 @@ from .model import ModelError, PredictionError, ValidationError, model_dir
 from .monitoring import RecentTraffic
 from .profile import load_profile
 
+# A CSV file adds its first rows to the recent traffic, this many at most (and at most the
+# window): scoring them again costs about 6 ms, 2% of a 100,000-row file.
+CSV_SAMPLE_ROWS = 200
+
 
 class Recorder:
     """What the predict routes call after a successful prediction: cheap, never fails."""
@@ -28,10 +32,11 @@ class Recorder:
         self.traffic.record_results(clean_rows, results, request_seconds())
 
     def csv(self, body):
-        """A scored CSV file: its first rows, at most the window's size, scored again here
-        (a bounded cost, whatever the file's length)."""
+        """A scored CSV file: its first CSV_SAMPLE_ROWS rows, scored again here (a bounded
+        cost, whatever the file's length)."""
         try:
-            clean = csv_sample(self.model.schema, body, self.traffic.window)
+            limit = min(CSV_SAMPLE_ROWS, self.traffic.window)
+            clean = csv_sample(self.model.schema, body, limit)
             if clean:
                 predictions, probabilities = self.model.predict_matrix(self.model.inputs(clean))
                 self.traffic.record(clean, predictions, probabilities, request_seconds())
