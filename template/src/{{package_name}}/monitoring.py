@@ -171,7 +171,7 @@ def compare(trained, values):
         recent, missing, other = value_shares(trained["bins"], values)
         labels = [key(value) for value in trained["bins"]]
     training = list(trained["shares"])
-    if "missing" in trained:
+    if trained.get("missing") or missing:  # a bin for missing values, when there are any
         labels.append("(missing)")
         training.append(trained["missing"])
         recent.append(missing)
