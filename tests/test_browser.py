@@ -1,9 +1,11 @@
 """The form in a real browser: headless Chromium (Debian's) driven by Playwright.
 
-Screenshots of the form, a result, an error and the batch page, at desktop and phone
-width, are saved in test-output/screenshots/ (CI keeps them).
+Screenshots of the form, a result, an error, the batch page and the monitor page, at
+desktop and phone width, are saved in test-output/screenshots/ (CI keeps them).
 """
 
+import json
+import random
 from pathlib import Path
 
 import pytest
@@ -186,3 +188,20 @@ def test_type_a_new_sentence_and_read_its_language(open_page, languages):
     assert page.locator("#prediction").inner_text() == "german"
     assert "Zug verpasst" in page.get_by_label("text").input_value(), "the text is kept"
     shoot(page, "languages-result")
+
+
+@pytest.mark.parametrize(("viewport", "suffix"), [(DESKTOP, ""), (PHONE, "-phone")])
+def test_the_monitor_page_after_shifted_traffic(open_page, iris, viewport, suffix):
+    reference = json.loads((iris.project / "tests" / "data" / "reference.json").read_text())
+    randomly = random.Random(13)
+    rows = [dict(randomly.choice(reference["rows"])) for _ in range(300)]
+    for row in rows[150:]:
+        row["petal_width_cm"] = 9.0  # far over the training range (0.1 to 2.5)
+    assert iris.post_json(rows).status == 200
+    page = open_page(iris, viewport)
+    page.get_by_role("link", name="Monitor", exact=True).click()
+    assert page.get_by_role("heading", name="Monitor", exact=True).is_visible()
+    card = page.locator("article", has=page.get_by_role("heading", name="petal width (cm)"))
+    assert "red" in card.locator(".light").first.inner_text()
+    assert page.locator("svg.chart").count() >= 5  # 4 inputs, the predictions, the confidence
+    shoot(page, f"monitor{suffix}")

@@ -172,13 +172,17 @@ def test_make_targets_named_in_the_docs_exist(render):
 
 
 def app_routes():
-    """{(METHOD, path)} from the decorators of the rendered app's create_app()."""
-    text = (PACKAGE_SOURCE / "app.py").read_text(encoding="utf-8")
-    add_routes = text.split("def add_routes", 1)[1].split("\ndef ", 1)[0]
-    return {
-        (method.upper(), path)
-        for method, path in re.findall(r'@app\.(get|post)\("([^"]+)"\)', add_routes)
-    }
+    """{(METHOD, path)} from the decorators of the rendered app's create_app(), and of the
+    monitoring pages it adds (monitor_pages.add_monitor_routes)."""
+    routes = set()
+    for module, function in (("app.py", "add_routes"), ("monitor_pages.py", "add_monitor_routes")):
+        text = (PACKAGE_SOURCE / module).read_text(encoding="utf-8")
+        body = text.split(f"def {function}", 1)[1].split("\ndef ", 1)[0]
+        routes |= {
+            (method.upper(), path)
+            for method, path in re.findall(r'@app\.(get|post)\("([^"]+)"\)', body)
+        }
+    return routes
 
 
 def test_service_page_lists_every_route_and_no_other():

@@ -5,6 +5,7 @@ POST /predict           JSON (one object or a list) or CSV in, predictions out
 GET  /batch             upload a CSV file, download it scored
 GET  /model             the model card: JSON, or HTML for a browser
 GET  /api               the API for people; GET /openapi.json for programs
+GET  /monitor           recent traffic against the training data (drift); /monitor.json
 GET  /health, /ready    the process is alive; the model is loaded
 GET  /metrics           figures for Prometheus (metrics.py)
 POST /feedback          the true outcome of a prediction, for the prediction log (feedback.py)
@@ -27,7 +28,7 @@ from werkzeug.exceptions import (
 from werkzeug.utils import secure_filename
 from werkzeug.wsgi import FileWrapper, get_content_length
 
-from . import api, batch, config, forms, metrics, openapi, settings, tracking
+from . import api, batch, config, forms, metrics, monitor_pages, openapi, settings, tracking
 from .feedback import add_feedback_route
 from .model import ModelError, PredictionError, ValidationError, load_model
 from .predictions_log import PredictionLog
@@ -97,7 +98,8 @@ def create_app(model=None):
             prediction_log.record(request_id, first_row, inputs, predictions, probabilities)
 
         model.observers.append(log_predictions)
-    add_feedback_route(app, model, prediction_log, outcome_listeners=[])
+    traffic = app.extensions["recent_traffic"]  # the drift monitor shows live accuracy too
+    add_feedback_route(app, model, prediction_log, outcome_listeners=[traffic.record_outcome])
     return app
 
 
@@ -122,6 +124,7 @@ def add_routes(app, model):
         "body": shlex.quote(json.dumps(example_row, allow_nan=False)),  # quoted for a shell
         "answer": json.dumps(example_answer, indent=2, allow_nan=False),
     }
+    recorder = monitor_pages.watch(app, model)  # /monitor, and what the routes record
     labels = {field.name: field.label for field in schema.fields}
     page = {"controls": controls, "labels": labels}
     app.jinja_env.globals.update(
@@ -146,15 +149,20 @@ def add_routes(app, model):
             return render_template(
                 "form.html", **page, values=texts, errors=errors, result=None
             ), 400
-        result = forms.result_view(model.predict_clean([values])[0], warnings)
+        results = model.predict_clean([values])
+        recorder.results([values], results)
+        result = forms.result_view(results[0], warnings)
         return render_template("form.html", **page, values=texts, errors={}, result=result)
 
     @app.post("/predict")
     def predict():
         if request.mimetype == "application/json":
-            return api.predict_json(model, api.read_json(request.get_data()))
+            payload = api.read_json(request.get_data())
+            return api.predict_json(model, payload, on_scored=recorder.results)
         if request.mimetype == "text/csv":
-            return csv_download(batch.score_csv(model, request.get_data()))
+            scored = batch.score_csv(model, request.get_data())
+            recorder.csv(request.get_data())
+            return csv_download(scored)
         raise UnsupportedMediaType(
             f"Content-Type {request.mimetype or '(none)'} is not supported: "
             "send application/json or text/csv"
@@ -170,7 +178,8 @@ def add_routes(app, model):
         try:
             if upload is None or not upload.filename:
                 raise BadRequest("choose a CSV file first")
-            scored = batch.score_csv(model, upload.read())
+            body = upload.read()
+            scored = batch.score_csv(model, body)
         except ValidationError as error:
             metrics.count_refused(error.errors, app.config["FIELD_NAMES"])
             log_client_error(app, 400, str(error))
@@ -178,6 +187,7 @@ def add_routes(app, model):
         except BadRequest as error:
             log_client_error(app, 400, error.description)
             return render_template("batch.html", errors={"file": error.description}), 400
+        recorder.csv(body)
         stem = secure_filename(upload.filename).rsplit(".", 1)[0] or "data"
         return csv_download(scored, f"{stem}-scored.csv")
 
@@ -324,7 +334,7 @@ def add_error_handlers(app):
 def describe(error, limit):
     """A short message for an HTTP error, in place of werkzeug's long default text."""
     if error.code == 404 and request.url_rule is None:
-        return f"nothing at {request.path}; the pages are /, /batch, /model and /api"
+        return f"nothing at {request.path}; the pages are /, /batch, /model, /api and /monitor"
     if error.code == 405:
         allowed = [m for m in error.valid_methods or () if m not in ("HEAD", "OPTIONS")]
         return f"{request.method} is not allowed on {request.path}; use {' or '.join(allowed)}"

@@ -12,6 +12,7 @@ ACCESS_LOG           1: a JSON line per request on stdout (the default); 0: none
 PREDICTION_LOG       a file to append every prediction to, as JSON lines (off when unset)
 PREDICTION_LOG_INPUTS  1: the prediction log also keeps the values sent (0, the default)
 PREDICTION_LOG_MB    the prediction log's size before it is rotated (100); 3 old files kept
+MONITOR_WINDOW       recent rows /monitor compares with training (1000); memory grows with it
 """
 
 import logging
@@ -40,6 +41,7 @@ class Settings:
     prediction_log: str = ""
     prediction_log_inputs: bool = False
     prediction_log_mb: int = 100
+    monitor_window: int = 1000
 
     @property
     def address(self):
@@ -92,6 +94,9 @@ def from_env(environ=None):
     port = env_int("PORT", defaults.port, environ)
     if port > 65535:
         raise SettingsError(f"PORT must be at most 65535, got {port}")
+    window = env_int("MONITOR_WINDOW", defaults.monitor_window, environ)
+    if window > 100_000:
+        raise SettingsError(f"MONITOR_WINDOW must be at most 100000, got {window}")
     return Settings(
         host=environ.get("HOST", "").strip() or defaults.host,
         port=port,
@@ -105,6 +110,7 @@ def from_env(environ=None):
         prediction_log=environ.get("PREDICTION_LOG", "").strip(),
         prediction_log_inputs=env_flag("PREDICTION_LOG_INPUTS", False, environ),
         prediction_log_mb=env_int("PREDICTION_LOG_MB", defaults.prediction_log_mb, environ),
+        monitor_window=window,
     )
 
 
