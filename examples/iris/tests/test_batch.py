@@ -71,13 +71,9 @@ def scored_text(model, body):
 
 
 def line_by_line(model, body):
-    """What score_csv answers when the fast path is switched off."""
-    original = batch.number_columns
-    batch.number_columns = lambda *args: None
-    try:
-        return scored_text(model, body)
-    finally:
-        batch.number_columns = original
+    """What score_csv answers when it reads the file one line at a time."""
+    with batch.score_lines(model, body) as output:
+        return output.read().decode()
 
 
 def test_both_ways_of_scoring_give_the_same_file(model):
@@ -91,6 +87,26 @@ def test_both_ways_of_scoring_give_the_same_file(model):
     for field in model.schema.fields:
         if field.kind == "text":
             assert {row[field.name] for row in scored} <= set(TEXTS)
+
+
+EXTRA_CELLS = ["A-1", "=1+1", '"quoted", with comma', "two\nlines", "@x", "-3", " +x", "", "plain"]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_other_columns_line_ends_and_a_bom_give_the_same_file_both_ways(model, ending, bom):
+    """Columns the model does not read come back as they were sent, formulas guarded."""
+    records = list(csv.reader(io.StringIO(make_csv(model, rows=60, seed=3).decode(), newline="")))
+    for number, record in enumerate(records):
+        record.insert(0, "id" if number == 0 else EXTRA_CELLS[number % len(EXTRA_CELLS)])
+        record.append("note" if number == 0 else f"row {number}")
+    output = io.StringIO()
+    csv.writer(output, lineterminator=ending).writerows(records)
+    body = bom + output.getvalue().encode()
+    scored = scored_text(model, body)
+    assert scored == line_by_line(model, body)
+    read = list(csv.DictReader(io.StringIO(scored, newline="")))
+    assert [batch.restore(row["id"]) for row in read] == [r[0] for r in records[1:]]
 
 
 @pytest.mark.parametrize("text", ["", "NA", "nan", "inf", "-inf", "1e309", "abc", "1_0", " 2 "])
@@ -137,6 +153,8 @@ def test_scoring_a_csv_needs_less_than_10_times_its_size_in_memory(model, tmp_pa
     )
     memory = json.loads(result.stdout.splitlines()[-1])
     assert memory["status"] == 200
+    # bench/results.md has the figures (about 4.6 times for this body: the body is held
+    # twice by Flask); the bound leaves room for another allocator.
     assert memory["peak"] - memory["before"] < 10 * big.stat().st_size
 
 

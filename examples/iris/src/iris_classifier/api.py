@@ -41,11 +41,17 @@ def unique_keys(pairs):
     return row
 
 
-def predict_json(model, payload):
-    """A parsed JSON body -> the response body: one prediction, or {"predictions": [...]}."""
+def predict_json(model, payload, on_scored=None):
+    """A parsed JSON body -> the response body: one prediction, or {"predictions": [...]}.
+
+    on_scored(clean rows, results), if given, is called after the rows are scored.
+    """
     if isinstance(payload, dict):
         clean, warnings = model.validate([payload], numbered=False)
-        return {**model.predict_clean(clean)[0], "warnings": warnings[0]}
+        results = model.predict_clean(clean)
+        if on_scored:
+            on_scored(clean, results)
+        return {**results[0], "warnings": warnings[0]}
     if isinstance(payload, list):
         if not payload:
             raise BadRequest("empty list: send at least one object of field: value pairs")
@@ -56,6 +62,8 @@ def predict_json(model, payload):
             )
         clean, warnings = model.validate(payload, numbered=True)
         results = model.predict_clean(clean)
+        if on_scored:
+            on_scored(clean, results)
         return {
             "predictions": [
                 {**result, "warnings": row_warnings}

@@ -5,13 +5,17 @@ POST /predict           JSON (one object or a list) or CSV in, predictions out
 GET  /batch             upload a CSV file, download it scored
 GET  /model             the model card: JSON, or HTML for a browser
 GET  /api               the API for people; GET /openapi.json for programs
+GET  /monitor           recent traffic against the training data (drift); /monitor.json
 GET  /health, /ready    the process is alive; the model is loaded
+GET  /metrics           figures for Prometheus (metrics.py)
+POST /feedback          the true outcome of a prediction, for the prediction log (feedback.py)
 """
 
 import io
 import json
 import re
 import shlex
+import time
 
 from flask import Flask, Response, current_app, render_template, request
 from flask.json.provider import DefaultJSONProvider
@@ -24,11 +28,13 @@ from werkzeug.exceptions import (
 from werkzeug.utils import secure_filename
 from werkzeug.wsgi import FileWrapper, get_content_length
 
-from . import api, batch, config, forms, openapi, settings
+from . import api, batch, config, forms, metrics, monitor_pages, openapi, settings, tracking
+from .feedback import add_feedback_route
 from .model import ModelError, PredictionError, ValidationError, load_model
+from .predictions_log import PredictionLog
 from .schema import TRUE_WORDS
 
-API_PATHS = {"/predict", "/health", "/ready", "/openapi.json"}
+API_PATHS = {"/predict", "/health", "/ready", "/openapi.json", "/metrics", "/feedback"}
 HTML_HEADERS = {
     # No script anywhere; inline styles only for the widths of the probability bars.
     "Content-Security-Policy": (
@@ -54,16 +60,20 @@ class StrictJSONProvider(DefaultJSONProvider):
 def create_app(model=None):
     """The Flask app; loads models/ unless a model is given (tests pass their own)."""
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.from_env().max_content_length
+    options = settings.from_env()
+    app.config["MAX_CONTENT_LENGTH"] = options.max_content_length
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     app.json = StrictJSONProvider(app)
     app.json.sort_keys = False  # keep fields and classes in the model's order
     if escape_control_characters not in app.logger.filters:
         app.logger.addFilter(escape_control_characters)
     app.jinja_env.globals["project_name"] = config.PROJECT_NAME
+    tracking.install(app, options)  # first: it times and names every request, refused ones too
     app.before_request(check_body_size)
     app.after_request(add_safety_headers)
     add_error_handlers(app)
+    app.add_url_rule("/metrics", "metrics", metrics_page)
+    started = time.perf_counter()
     if model is None:
         try:
             model = load_model()
@@ -71,8 +81,31 @@ def create_app(model=None):
             app.logger.error("the model is not loaded: %s", error)
             add_not_ready_routes(app, f"the model is not loaded: {error}")
             return app
-    add_routes(app, model)
+    app.config["MODEL_VERSION"] = model.version
+    app.config["FIELD_NAMES"] = frozenset(model.schema.names)
+    add_routes(app, model)  # before the observers: its worked example is not a request
+    model.observers = []  # this app's (tests make several apps for one model)
+    if options.monitoring:
+        model.observers.append(metrics.published(model, time.perf_counter() - started))
+    prediction_log = None
+    if options.prediction_log:
+        prediction_log = PredictionLog(
+            options.prediction_log, options.prediction_log_mb, options.prediction_log_inputs, model
+        )
+
+        def log_predictions(inputs, predictions, probabilities, first_row):
+            request_id = tracking.request_id()
+            prediction_log.record(request_id, first_row, inputs, predictions, probabilities)
+
+        model.observers.append(log_predictions)
+    traffic = app.extensions["recent_traffic"]  # the drift monitor shows live accuracy too
+    add_feedback_route(app, model, prediction_log, outcome_listeners=[traffic.record_outcome])
     return app
+
+
+def metrics_page():
+    body, content_type = metrics.page()
+    return Response(body, content_type=content_type)
 
 
 def add_routes(app, model):
@@ -91,6 +124,7 @@ def add_routes(app, model):
         "body": shlex.quote(json.dumps(example_row, allow_nan=False)),  # quoted for a shell
         "answer": json.dumps(example_answer, indent=2, allow_nan=False),
     }
+    recorder = monitor_pages.watch(app, model)  # /monitor, and what the routes record
     labels = {field.name: field.label for field in schema.fields}
     page = {"controls": controls, "labels": labels}
     app.jinja_env.globals.update(
@@ -110,19 +144,25 @@ def add_routes(app, model):
         texts = forms.read_form(schema, request.form)
         values, errors, warnings = schema.validate_text(texts)
         if errors:
+            metrics.count_refused(errors, app.config["FIELD_NAMES"])
             log_client_error(app, 400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
             return render_template(
                 "form.html", **page, values=texts, errors=errors, result=None
             ), 400
-        result = forms.result_view(model.predict_clean([values])[0], warnings)
+        results = model.predict_clean([values])
+        recorder.results([values], results)
+        result = forms.result_view(results[0], warnings)
         return render_template("form.html", **page, values=texts, errors={}, result=result)
 
     @app.post("/predict")
     def predict():
         if request.mimetype == "application/json":
-            return api.predict_json(model, api.read_json(request.get_data()))
+            payload = api.read_json(request.get_data())
+            return api.predict_json(model, payload, on_scored=recorder.results)
         if request.mimetype == "text/csv":
-            return csv_download(batch.score_csv(model, request.get_data()))
+            scored = batch.score_csv(model, request.get_data())
+            recorder.csv(request.get_data())
+            return csv_download(scored)
         raise UnsupportedMediaType(
             f"Content-Type {request.mimetype or '(none)'} is not supported: "
             "send application/json or text/csv"
@@ -138,13 +178,16 @@ def add_routes(app, model):
         try:
             if upload is None or not upload.filename:
                 raise BadRequest("choose a CSV file first")
-            scored = batch.score_csv(model, upload.read())
+            body = upload.read()
+            scored = batch.score_csv(model, body)
         except ValidationError as error:
+            metrics.count_refused(error.errors, app.config["FIELD_NAMES"])
             log_client_error(app, 400, str(error))
             return render_template("batch.html", errors=error.errors), 400
         except BadRequest as error:
             log_client_error(app, 400, error.description)
             return render_template("batch.html", errors={"file": error.description}), 400
+        recorder.csv(body)
         stem = secure_filename(upload.filename).rsplit(".", 1)[0] or "data"
         return csv_download(scored, f"{stem}-scored.csv")
 
@@ -267,6 +310,7 @@ def escape_control_characters(record):
 def add_error_handlers(app):
     @app.errorhandler(ValidationError)
     def invalid_rows(error):
+        metrics.count_refused(error.errors, app.config.get("FIELD_NAMES", ()))
         log_client_error(app, 400, str(error))
         return {"errors": error.errors}, 400
 
@@ -289,8 +333,8 @@ def add_error_handlers(app):
 
 def describe(error, limit):
     """A short message for an HTTP error, in place of werkzeug's long default text."""
-    if error.code == 404:
-        return f"nothing at {request.path}; the pages are /, /batch, /model and /api"
+    if error.code == 404 and request.url_rule is None:
+        return f"nothing at {request.path}; the pages are /, /batch, /model, /api and /monitor"
     if error.code == 405:
         allowed = [m for m in error.valid_methods or () if m not in ("HEAD", "OPTIONS")]
         return f"{request.method} is not allowed on {request.path}; use {' or '.join(allowed)}"

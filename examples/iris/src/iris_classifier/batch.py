@@ -23,11 +23,9 @@ import io
 import re
 import tempfile
 
-import numpy as np
 from werkzeug.exceptions import BadRequest
 
 from .model import MAX_ERRORS, ValidationError
-from .schema import range_warning
 
 NUMBER_KINDS = ("number", "integer")
 CHUNK_BYTES = 64 * 1024  # of the body, read and scored at a time
@@ -169,42 +167,26 @@ def check_lines(schema, header, records, line_numbers, positions, errors):
     return clean, warnings
 
 
-def number_columns(schema, header, records, positions):
-    """When every input is a number: parse whole columns at once with numpy.
-
-    Any other kind (a category, a boolean, a free text) goes line by line.
-
-    -> (matrix, warnings for each row), or None when any value is missing, unusual or
-    wrong: check_lines then goes line by line and says what is wrong where. Both ways
-    give the same result for a valid file (tests/test_batch.py checks that).
-    """
-    if not all(field.kind in NUMBER_KINDS for field in schema.fields):
-        return None
-    if any(field.name not in positions for field in schema.fields):
-        return None
-    if any(len(record) != len(header) for record in records):
-        return None
-    columns, warnings = [], [[] for _ in records]
-    for field in schema.fields:
-        position = positions[field.name]
-        try:
-            values = np.array([record[position] for record in records], dtype=float)
-        except ValueError:
-            return None
-        if not np.isfinite(values).all():
-            return None
-        if field.kind == "integer" and (values != np.floor(values)).any():
-            return None
-        outside = np.flatnonzero((values < field.minimum) | (values > field.maximum))
-        cast = int if field.kind == "integer" else float
-        for row in outside.tolist():
-            warnings[row].append(range_warning(field, cast(values[row])))
-        columns.append(values)
-    return np.column_stack(columns), warnings
-
-
 def score_csv(model, body):
     """CSV bytes -> the scored CSV (UTF-8) in a binary file, read from its start.
+
+    Raises BadRequest or ValidationError (nothing is scored then), or PredictionError.
+    The caller closes the file (the response does, once it is sent).
+
+    A file with no problem is scored a whole column at a time (score_by_columns). A file
+    with a problem, or an unusual shape, goes line by line (score_lines), which names the
+    line of every problem. Both ways write the same file, byte for byte.
+    """
+    # pyarrow (and the pandas it loads) come with the first CSV, not at start: 60 MB less
+    # for a service that only answers one row at a time.
+    from .csv_columns import score_by_columns
+
+    output = score_by_columns(model, body)
+    return score_lines(model, body) if output is None else output
+
+
+def score_lines(model, body):
+    """score_csv, one line at a time: the way that names the line of every problem.
 
     Raises BadRequest or ValidationError (nothing is scored then), or PredictionError.
     The caller closes the file (the response does, once it is sent).
@@ -223,19 +205,10 @@ def score_csv(model, body):
             first_row, rows = rows + 1, rows + len(records)
             if not header_ok or len(errors) >= MAX_ERRORS:
                 continue  # only reading on: a line further down may not be CSV
-            fast = None
-            if not model.input_columns:
-                fast = number_columns(schema, header, records, positions)
-            if fast is None:
-                clean, warnings = check_lines(
-                    schema, header, records, line_numbers, positions, errors
-                )
-                inputs = None if errors else model.inputs(clean)
-            else:
-                inputs, warnings = fast
+            clean, warnings = check_lines(schema, header, records, line_numbers, positions, errors)
             if errors:
                 continue  # only checking on, up to MAX_ERRORS messages
-            labels, probabilities = model.predict_matrix(inputs, first_row)
+            labels, probabilities = model.predict_matrix(model.inputs(clean), first_row)
             write_scored(output, schema, positions, records, labels, probabilities, warnings)
         if not rows:
             raise BadRequest("the CSV has a header but no rows to score")

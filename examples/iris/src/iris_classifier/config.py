@@ -24,6 +24,9 @@ MODEL_TYPE = "logistic_regression"
 INFERENCE = "onnx"
 MODEL_FORMAT = "pickle"  # pickle, joblib or skops
 RANDOM_STATE = 42
+# Monitoring: a prediction whose highest class probability is below this is "low
+# confidence"; the training profile and /monitor count them (`make train` after a change).
+LOW_CONFIDENCE = 0.6
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODEL_SUFFIX = {"pickle": ".pkl", "joblib": ".joblib", "skops": ".skops"}[MODEL_FORMAT]

@@ -175,6 +175,15 @@ class Model:
         )
         # A model imported from a notebook was fitted on a DataFrame with its own column names.
         self.input_columns = metadata.get("input_columns")
+        # Called with (inputs, predictions, probabilities, first_row) after every prediction:
+        # the service's metrics, prediction log and drift monitor listen here.
+        self.observers = []
+
+    @property
+    def version(self):
+        """The first 12 hex digits of the model file's SHA-256 (model.json has them all)."""
+        digest = self.metadata.get("sha256", {}).get(self.metadata.get("model_file"))
+        return digest[:12] if digest else "unknown"
 
     @property
     def estimator(self):
@@ -223,10 +232,11 @@ class Model:
             for label, row in zip(labels, probabilities.tolist(), strict=True)
         ]
 
-    def predict_matrix(self, inputs, first_row=1):
+    def predict_matrix(self, inputs, first_row=1, observed=True):
         """-> (predictions as a list, class probabilities as an array or None).
 
-        first_row: the number of the first row, when the inputs are part of a larger file.
+        first_row: the number of the first row, when the inputs are part of a larger file;
+        observed=False: the observers are not told (rows scored again, not a new request).
         """
         try:
             if self.has_probabilities:
@@ -239,9 +249,14 @@ class Model:
             raise PredictionError(f"the model could not score this input ({reason})") from error
         refuse_non_finite(answers, first_row)
         if not self.has_probabilities:
-            return plain_values(answers), None
-        classes = self.classes
-        return [classes[best] for best in answers.argmax(axis=1).tolist()], answers
+            predictions, probabilities = plain_values(answers), None
+        else:
+            classes = self.classes
+            predictions = [classes[best] for best in answers.argmax(axis=1).tolist()]
+            probabilities = answers
+        for observe in self.observers if observed else ():
+            observe(inputs, predictions, probabilities, first_row)
+        return predictions, probabilities
 
     def predict(self, rows):
         """Validate and predict a list of JSON-like rows (one row: pass a one-item list)."""

@@ -7,6 +7,12 @@ WEB_CONCURRENCY      worker processes, gunicorn only (2)
 MAX_CONTENT_LENGTH   largest request body in bytes (5 MiB); a bigger one gets 413
 GRACEFUL_TIMEOUT     seconds to finish the requests in progress on SIGTERM or Ctrl-C (6)
 CONNECTION_LIMIT     open client connections at most, waitress only (100); more wait
+MONITORING           1: /metrics counts requests and predictions (the default); 0: off
+ACCESS_LOG           1: a JSON line per request on stdout (the default); 0: none
+PREDICTION_LOG       a file to append every prediction to, as JSON lines (off when unset)
+PREDICTION_LOG_INPUTS  1: the prediction log also keeps the values sent (0, the default)
+PREDICTION_LOG_MB    the prediction log's size before it is rotated (100); 3 old files kept
+MONITOR_WINDOW       recent rows /monitor compares with training (1000); memory grows with it
 """
 
 import logging
@@ -30,6 +36,12 @@ class Settings:
     # Under the 10 s `docker stop` waits before it kills the server.
     graceful_timeout: int = 6
     connection_limit: int = 100
+    monitoring: bool = True
+    access_log: bool = True
+    prediction_log: str = ""
+    prediction_log_inputs: bool = False
+    prediction_log_mb: int = 100
+    monitor_window: int = 1000
 
     @property
     def address(self):
@@ -64,12 +76,27 @@ def env_int(name, default, environ=None):
     return value
 
 
+def env_flag(name, default, environ=None):
+    environ = os.environ if environ is None else environ
+    text = environ.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be 1 or 0, got {text!r}")
+
+
 def from_env(environ=None):
     environ = os.environ if environ is None else environ
     defaults = Settings()
     port = env_int("PORT", defaults.port, environ)
     if port > 65535:
         raise SettingsError(f"PORT must be at most 65535, got {port}")
+    window = env_int("MONITOR_WINDOW", defaults.monitor_window, environ)
+    if window > 100_000:
+        raise SettingsError(f"MONITOR_WINDOW must be at most 100000, got {window}")
     return Settings(
         host=environ.get("HOST", "").strip() or defaults.host,
         port=port,
@@ -78,6 +105,12 @@ def from_env(environ=None):
         max_content_length=env_int("MAX_CONTENT_LENGTH", defaults.max_content_length, environ),
         graceful_timeout=env_int("GRACEFUL_TIMEOUT", defaults.graceful_timeout, environ),
         connection_limit=env_int("CONNECTION_LIMIT", defaults.connection_limit, environ),
+        monitoring=env_flag("MONITORING", defaults.monitoring, environ),
+        access_log=env_flag("ACCESS_LOG", defaults.access_log, environ),
+        prediction_log=environ.get("PREDICTION_LOG", "").strip(),
+        prediction_log_inputs=env_flag("PREDICTION_LOG_INPUTS", False, environ),
+        prediction_log_mb=env_int("PREDICTION_LOG_MB", defaults.prediction_log_mb, environ),
+        monitor_window=window,
     )
 
 

@@ -25,6 +25,7 @@ from .model import (
     save_estimator,
 )
 from .pipeline import make_pipeline_for, make_selection_pipeline
+from .profile import PROFILE_FILE, make_profile, max_probabilities, save_profile
 from .schema import Schema, safe_names
 
 REFERENCE_FILE = config.PROJECT_ROOT / "tests" / "data" / "reference.json"
@@ -181,13 +182,25 @@ def train():
         sign = -1 if SCORERS[config.TASK][name].startswith("neg_") else 1
         cv_metrics[name] = {"mean": float(sign * values.mean()), "std": float(values.std())}
     pipeline.fit(X_train, y_train)
-    holdout = score(config.TASK, y_test, pipeline.predict(X_test))
+    test_predictions = pipeline.predict(X_test)
+    holdout = score(config.TASK, y_test, test_predictions)
     metadata = describe(schema, pipeline, digest, len(rows), cv_metrics, holdout)
     metadata["columns"] = [decision.to_dict() for decision in decisions]
+    # What the inputs, outputs and confidence looked like, for monitoring (profile.py).
+    has_probabilities = config.TASK == "classification" and hasattr(pipeline, "predict_proba")
+    profile = make_profile(
+        schema,
+        config.TASK,
+        metadata["target"]["classes"],
+        train_rows,
+        plain_values(np.concatenate([pipeline.predict(X_train), test_predictions])),
+        max_probabilities(pipeline.predict_proba(X_test)) if has_probabilities else None,
+        config.LOW_CONFIDENCE,
+    )
     onnx_bytes = None
     if config.INFERENCE == "onnx":
         onnx_bytes, metadata["onnx"] = try_onnx(pipeline, schema, np.vstack([X_test, X_train]))
-    return pipeline, metadata, test_rows, list(y_test), onnx_bytes
+    return pipeline, metadata, test_rows, list(y_test), onnx_bytes, profile
 
 
 def try_onnx(pipeline, schema, matrix):
@@ -240,14 +253,25 @@ def import_existing():
     metadata["input_dtypes"] = imported.dtypes
     metadata["notebook"] = {"files": [p.name for p in paths], "steps": imported.shape}
     metadata["versions"].update(notebook.library_versions(paths))
+    model = Model(imported.pipeline, metadata)
+    predicted, probabilities = model.predict_matrix(model.inputs(imported.rows))
     if imported.target is not None:
-        model = Model(imported.pipeline, metadata)
-        predicted = [r["prediction"] for r in model.predict_clean(imported.rows)]
         # The sample may hold the rows the model was fitted on: not a held-out score.
         metadata["metrics"]["sample"] = score(config.TASK, imported.target, predicted)
+    # The profile for monitoring, from the sample: its confidence may be higher than on
+    # new rows if the model was fitted on these rows.
+    profile = make_profile(
+        imported.schema,
+        config.TASK,
+        metadata["target"]["classes"],
+        imported.rows,
+        predicted,
+        max_probabilities(probabilities),
+        config.LOW_CONFIDENCE,
+    )
     # The differential test's reference rows: enough to catch a change, few enough to be quick.
     reference_target = imported.target[:1000] if imported.target is not None else None
-    return imported.pipeline, metadata, imported.rows[:1000], reference_target, None
+    return imported.pipeline, metadata, imported.rows[:1000], reference_target, None, profile
 
 
 def notebook_files():
@@ -302,7 +326,7 @@ def describe(schema, estimator, digest, n_rows, cv_metrics, holdout):
     }
 
 
-def save(estimator, metadata, reference_rows, reference_target, onnx_bytes):
+def save(estimator, metadata, reference_rows, reference_target, onnx_bytes, profile=None):
     directory = model_dir()
     directory.mkdir(parents=True, exist_ok=True)
     save_estimator(estimator, directory / metadata["model_file"], config.MODEL_FORMAT)
@@ -315,6 +339,10 @@ def save(estimator, metadata, reference_rows, reference_target, onnx_bytes):
     written = [metadata["model_file"], *(["model.onnx"] if onnx_bytes else [])]
     metadata["sha256"] = {name: file_digest(directory / name) for name in written}
     (directory / "model.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    if profile is None:
+        (directory / PROFILE_FILE).unlink(missing_ok=True)  # it would describe the old model
+    else:
+        save_profile(profile, directory, metadata)
     # Reference predictions for the differential test: the same rows must predict the same.
     model = Model(estimator, metadata, predictor)
     reference = {
@@ -354,7 +382,7 @@ def model_card(metadata):
         lines.append(f"  serving   ONNX Runtime (max difference {onnx['max_difference']:.1e})")
     else:
         lines.append(f"  serving   scikit-learn{' (' + onnx['reason'] + ')' if onnx else ''}")
-    lines.append(f"  saved     {model_dir() / metadata['model_file']} and model.json")
+    lines.append(f"  saved     {model_dir() / metadata['model_file']}, model.json, profile.json")
     return "\n".join(lines)
 
 

@@ -1,0 +1,157 @@
+"""Prometheus figures at GET /metrics: requests, latency, predictions, refused and unusual
+values, and the model served.
+
+Labels only take values from a short, known list (routes, status codes, field names,
+classes), so the number of series stays small whatever clients send.
+
+With gunicorn, each worker process counts for itself and writes its figures to files in
+PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py makes a fresh folder at each start); /metrics,
+in whichever worker answers, adds them up.
+"""
+
+import os
+
+import numpy as np
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
+
+disable_created_metrics()  # no *_created series: they double the page and say little
+
+NUMBER_KINDS = ("number", "integer")
+# Seconds: a single row takes about a millisecond; a 5 MiB CSV about a second.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+REQUESTS = Counter("http_requests", "Requests answered, by route and status", ["route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds", "Time to answer, by route", ["route"], buckets=LATENCY_BUCKETS
+)
+PREDICTIONS = Counter("predictions", "Rows predicted, by predicted class", ["prediction"])
+REFUSED = Counter("refused_values", "Values refused by the input checks, by field", ["field"])
+OUT_OF_RANGE = Counter(
+    "out_of_range_values", "Values outside the training range, by field", ["field"]
+)
+MODEL = Gauge(
+    "model_info",
+    "The model served (1), its version as labels",
+    ["version", "created_at"],
+    multiprocess_mode="max",
+)
+MODEL_LOAD_SECONDS = Gauge(
+    "model_load_seconds", "Seconds the process took to load the model", multiprocess_mode="max"
+)
+
+
+def published(model, load_seconds):
+    """Say which model is served; -> observe(inputs, predictions, probabilities, first_row),
+    which Model.predict_matrix calls for every batch of rows it predicts."""
+    MODEL.labels(model.version, model.metadata.get("created_at", "unknown")).set(1)
+    MODEL_LOAD_SECONDS.set(load_seconds)
+    schema = model.schema
+    ranged = [
+        (position, field)
+        for position, field in enumerate(schema.fields)
+        if field.kind in NUMBER_KINDS and field.minimum is not None and field.maximum is not None
+    ]
+    regression = model.task == "regression"
+    values = predicted_values(model.metadata) if regression else None
+    by_class = {}
+
+    def observe(inputs, predictions, probabilities, first_row):
+        if regression:
+            for value in predictions:
+                values.observe(value)
+        elif len(predictions) == 1:
+            label = predictions[0]
+            if label not in by_class:
+                by_class[label] = PREDICTIONS.labels(str(label))
+            by_class[label].inc()
+        else:
+            labels, counts = np.unique(np.asarray(predictions, dtype=object), return_counts=True)
+            for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+                PREDICTIONS.labels(str(label)).inc(count)
+        if len(predictions) == 1 and isinstance(inputs, np.ndarray):  # one row: no arrays
+            row = inputs[0]
+            for position, field in ranged:
+                value = row[position]  # None or NaN where missing: neither is counted
+                if (
+                    value is not None
+                    and value == value
+                    and not field.minimum <= value <= field.maximum
+                ):
+                    OUT_OF_RANGE.labels(field.name).inc()
+            return
+        for position, field in ranged:
+            column = input_column(inputs, position)
+            with np.errstate(invalid="ignore"):
+                outside = int(np.count_nonzero((column < field.minimum) | (column > field.maximum)))
+            if outside:
+                OUT_OF_RANGE.labels(field.name).inc(outside)
+
+    return observe
+
+
+def input_column(inputs, position):
+    """One input of every row, as floats (NaN where missing): a matrix or a DataFrame."""
+    column = inputs.iloc[:, position] if hasattr(inputs, "iloc") else inputs[:, position]
+    try:
+        return np.asarray(column, dtype=float)
+    except (TypeError, ValueError):  # None in an object column
+        return np.array([np.nan if value is None else float(value) for value in column])
+
+
+_histograms = []
+
+
+def predicted_values(metadata):
+    """The histogram of predicted values: ten buckets over the training target's range.
+
+    One per process (a metric name is registered once); a second model in the same
+    process (only tests do that) shares the first one's buckets.
+    """
+    if not _histograms:
+        low, high = metadata.get("target", {}).get("range") or (None, None)
+        buckets = Histogram.DEFAULT_BUCKETS
+        if low is not None and high is not None and high > low:
+            buckets = tuple(float(edge) for edge in np.linspace(low, high, 11))
+        _histograms.append(Histogram("predicted_value", "Predicted values", buckets=buckets))
+    return _histograms[0]
+
+
+_requests, _latencies = {}, {}  # the labelled series, looked up once each
+
+
+def count_request(route, status, seconds):
+    key = (route, status)
+    if key not in _requests:
+        _requests[key] = REQUESTS.labels(route, str(status))
+    if route not in _latencies:
+        _latencies[route] = LATENCY.labels(route)
+    _requests[key].inc()
+    _latencies[route].observe(seconds)
+
+
+def count_refused(errors, names):
+    """Error keys are "field", "row 2: field" or "line 3: field"; a field the schema does
+    not have (a client's typo) counts as "(other)", so clients cannot add series."""
+    for key in errors:
+        field = key.rsplit(": ", 1)[-1]
+        REFUSED.labels(field if field in names else "(other)").inc()
+
+
+def page():
+    """-> (body, content type) of /metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    from prometheus_client import REGISTRY
+
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
