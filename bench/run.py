@@ -315,6 +315,12 @@ def main():
         ),
         "lean-lr": lean("lean Flask + waitress, logistic regression", reference["lr"], 8102),
         "lr": rendered("rendered iris service, logistic regression, waitress", lr, 8103),
+        "lr-quiet": rendered(
+            "the same, monitoring off (MONITORING=0 ACCESS_LOG=0)",
+            lr,
+            8107,
+            {"MONITORING": "0", "ACCESS_LOG": "0"},
+        ),
         "lean-rf": lean("lean Flask + waitress, random forest (100 trees)", reference["rf"], 8104),
         "rf": rendered("rendered iris service, random forest, waitress", rf, 8105),
         "gunicorn": rendered(
@@ -411,6 +417,11 @@ def write_report(services, results, batch):
             "100k-row CSV >= 50% of in-process predict rows/s",
             batch["csv_rows_s"] / batch["predict_rows_s"],
             batch["csv_rows_s"] >= 0.5 * batch["predict_rows_s"],
+        ),
+        (
+            "monitoring on costs <= 10% of single-row req/s",
+            lr["rps"] / figures["lr-quiet"]["rps"],
+            lr["rps"] >= 0.9 * figures["lr-quiet"]["rps"],
         ),
         (
             "no errors in any run",
