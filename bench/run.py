@@ -448,6 +448,9 @@ def write_report(services, results, batch):
     if missed:
         lines += ["", "## Targets not met: what was tried", ""]
         lines += [f"- **{name}**: {WHAT_WAS_TRIED[name]}" for name in missed]
+    scoring = RESULTS.with_name("scoring.md")  # make score and Spark: measured by their scripts
+    if scoring.exists():
+        lines += ["", scoring.read_text().strip()]
     report = "\n".join(lines) + "\n"
     RESULTS.write_text(report)
     (BUILD / "results.json").write_text(json.dumps({"figures": figures, "batch": batch}, indent=2))
