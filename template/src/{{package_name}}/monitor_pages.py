@@ -57,7 +57,8 @@ def watch(app, model):
     if problem:
         app.logger.warning("monitoring without a training profile: %s", problem)
     add_monitor_routes(app, model, traffic, profile, problem)
-    app.extensions["recent_traffic"] = traffic  # for tests, and a look from a shell
+    app.extensions["recent_traffic"] = traffic  # for /metrics, tests, and a look from a shell
+    app.extensions["training_profile"] = profile
     return Recorder(model, traffic)
 
 
