@@ -10,16 +10,16 @@ The time is until the answer is ready: a scored CSV file is still being sent aft
 """
 
 import json
+import os
 import re
 import secrets
-import sys
-import threading
 import time
 
 from flask import current_app, g, request
 
 from . import metrics
 
+STDOUT = 1
 CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 PLAIN = re.compile(r"[A-Za-z0-9._:/<>() -]*")  # nothing JSON would escape
 
@@ -54,10 +54,11 @@ def install(app, settings):
 def access_log_writer():
     """-> log(method, route, status, seconds, model): writes one JSON line to stdout.
 
-    Written here rather than through the logging module, which costs several times more
-    per line. The method comes from the client: it is escaped unless plain.
+    One write call for each line, and no lock: the system keeps a short write whole. A lock
+    (the logging module has one) makes the server's threads queue behind whichever thread
+    holds it while it waits to run again: a third of the requests per second, measured.
+    The method comes from the client: it is escaped unless plain.
     """
-    lock = threading.Lock()
 
     def log(method, route, status, seconds, model):
         now = time.time()
@@ -67,9 +68,7 @@ def access_log_writer():
             f'"method": {plain(method)}, "route": {plain(route)}, '
             f'"status": {status}, "ms": {seconds * 1000:.2f}, "model": "{model}"}}\n'
         )
-        with lock:
-            sys.stdout.write(line)
-            sys.stdout.flush()
+        os.write(STDOUT, line.encode())
 
     return log
 
