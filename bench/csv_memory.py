@@ -80,7 +80,7 @@ def measure(project, kind, size):
     result = subprocess.run(
         [sys.executable, "-c", CHILD.replace("PACKAGE", package), kind, str(size)],
         cwd=project,
-        env={"PYTHONPATH": str(project / "src"), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(project / "src"), "PATH": "/usr/bin:/bin", "ACCESS_LOG": "0"},
         capture_output=True,
         text=True,
         check=True,

@@ -265,6 +265,19 @@ def batch_figures(service, project):
     }
 
 
+def monitoring_ratio(on, off, body, pairs=6):
+    """req/s with monitoring on / off: the median of 6 interleaved pairs of 5 s runs.
+
+    The difference is near the noise of one 10 s run on a shared machine, so it is measured
+    apart, more times, each pair close together in time.
+    """
+    ratios = []
+    for _ in range(pairs):
+        ratios.append(wrk(on.url, body, "5s")["rps"] / wrk(off.url, body, "5s")["rps"])
+    print(f"  monitoring on / off, {pairs} pairs: {', '.join(f'{r:.2f}' for r in ratios)}")
+    return {"median": statistics.median(ratios), "pairs": ratios}
+
+
 def machine():
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -352,6 +365,7 @@ def main():
                     flush=True,
                 )
         batch = batch_figures(services["lr"], lr)
+        batch["monitoring"] = monitoring_ratio(services["lr"], services["lr-quiet"], body)
     finally:
         for service in services.values():
             service.stop()
@@ -419,9 +433,9 @@ def write_report(services, results, batch):
             batch["csv_rows_s"] >= 0.5 * batch["predict_rows_s"],
         ),
         (
-            "monitoring on costs <= 10% of single-row req/s",
-            lr["rps"] / figures["lr-quiet"]["rps"],
-            lr["rps"] >= 0.9 * figures["lr-quiet"]["rps"],
+            "monitoring on costs <= 10% of single-row req/s (on/off, median of 6 pairs)",
+            batch["monitoring"]["median"],
+            batch["monitoring"]["median"] >= 0.9,
         ),
         (
             "no errors in any run",

@@ -94,6 +94,7 @@ def running(project, log_path, stop=signal.SIGINT, **env):
         "PORT": str(port),
         "THREADS": "4",
         "WEB_CONCURRENCY": "2",
+        "ACCESS_LOG": "1",  # as a user runs it
         **env,
     }
     with open(log_path, "w") as log:
