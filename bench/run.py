@@ -44,6 +44,19 @@ WHAT_WAS_TRIED = {
         "file; not done."
     ),
 }
+WHAT_WAS_TRIED["LR waitress >= 1.4x lean req/s"] = (
+    "this ratio moves from run to run on the shared 2-core machine: 1.17x to 1.36x in three "
+    "runs on 2026-12-07 (1.70x on 2026-11-23), while the lean baseline itself measured 776 "
+    "to 1,083 req/s. Since 1.70x the service does more for each request: an X-Request-ID, "
+    "/metrics counters, the drift window and an access log line; the interleaved on/off "
+    "pairs put their cost at about 3% (target row below). Writing the access line in the "
+    "request's thread, under a lock, had cost two thirds of the req/s: it is now written "
+    "by a thread of its own. Not investigated further."
+)
+WHAT_WAS_TRIED["LR p99 no worse than lean"] = (
+    "p99 follows the same noise (25 to 40 ms for both stacks between runs); waitress's 8 "
+    "threads share one Python interpreter, so one slow thread delays the others' tails."
+)
 IRIS_ROW = {
     "sepal_length_cm": 5.9,
     "sepal_width_cm": 3.0,
