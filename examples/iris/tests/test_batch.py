@@ -146,7 +146,7 @@ def test_scoring_a_csv_needs_less_than_10_times_its_size_in_memory(model, tmp_pa
     big.write_bytes(header + b"\n" + rows * (2 * 1024 * 1024 // len(rows)))  # about 2 MiB
     result = subprocess.run(
         [sys.executable, "-c", MEASURE, str(small), str(big)],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "ACCESS_LOG": "0"},
         capture_output=True,
         text=True,
         check=True,

@@ -3,10 +3,12 @@ prediction log and POST /feedback."""
 
 import copy
 import json
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from iris_classifier import tracking
 from iris_classifier.app import create_app
 
 
@@ -76,12 +78,14 @@ def test_a_request_id_is_returned_and_a_plain_one_is_kept(client, row):
     assert odd != 'x"\\y' and len(odd) == 16
 
 
-def test_the_access_log_is_one_json_line_per_request_without_values(model, row, capsys):
+def test_the_access_log_is_one_json_line_per_request_without_values(model, row, capfd):
     client = create_app(copy.copy(model)).test_client()
-    capsys.readouterr()
+    capfd.readouterr()
     client.post("/predict", json=row, headers={"X-Request-ID": "abc"})
-    client.get("/nowhere")
-    lines = capsys.readouterr().out.splitlines()
+    client.get("/nowhere", headers={"X-Request-ID": "abc-2"})
+    time.sleep(3 * tracking.FLUSH_SECONDS)  # written by the access log's own thread
+    # Other apps of this test session write their lines too: these two requests' only.
+    lines = [line for line in capfd.readouterr().out.splitlines() if '"abc' in line]
     entries = [json.loads(line) for line in lines]
     assert [e["status"] for e in entries] == [200, 404]
     assert entries[0]["request_id"] == "abc" and entries[0]["route"] == "/predict"
@@ -91,14 +95,15 @@ def test_the_access_log_is_one_json_line_per_request_without_values(model, row, 
             assert value not in lines[0]
 
 
-def test_access_log_and_metrics_can_be_turned_off(model, row, capsys, monkeypatch):
+def test_access_log_and_metrics_can_be_turned_off(model, row, capfd, monkeypatch):
     monkeypatch.setenv("ACCESS_LOG", "0")
     monkeypatch.setenv("MONITORING", "0")
     own = copy.copy(model)  # create_app gives the model its observers: not the shared one
     client = create_app(own).test_client()
-    capsys.readouterr()
-    client.post("/predict", json=row)
-    assert capsys.readouterr().out == ""
+    capfd.readouterr()
+    client.post("/predict", json=row, headers={"X-Request-ID": "quiet-1"})
+    time.sleep(3 * tracking.FLUSH_SECONDS)
+    assert "quiet-1" not in capfd.readouterr().out
     assert own.observers == []
 
 
@@ -179,3 +184,14 @@ def test_the_prediction_log_rotates_and_feedback_reads_the_old_file(model, row, 
     older = json.loads((tmp_path / "predictions.jsonl.1").read_text().splitlines()[0])
     assert log.find_prediction(older["request_id"], 0) is not None
     assert log.find_prediction("r0", 0) is None  # rotated away
+
+
+def test_the_drift_figures_of_monitor_are_in_metrics_too(client, row):
+    for _ in range(3):
+        client.post("/predict", json=row)
+    found = samples(client)
+    report = client.get("/monitor.json").get_json()
+    assert found[("monitor_window_rows", ())] == report["rows"] >= 3
+    assert report["fields"], "the trained model has a profile"
+    for field in report["fields"]:
+        assert found[("drift_psi", (("field", field["name"]),))] == pytest.approx(field["psi"])

@@ -104,7 +104,9 @@ def create_app(model=None):
 
 
 def metrics_page():
-    body, content_type = metrics.page()
+    traffic = current_app.extensions.get("recent_traffic")
+    report = traffic.report(current_app.extensions["training_profile"]) if traffic else None
+    body, content_type = metrics.page(report)
     return Response(body, content_type=content_type)
 
 

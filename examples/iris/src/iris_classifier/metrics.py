@@ -22,6 +22,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 
 disable_created_metrics()  # no *_created series: they double the page and say little
 
@@ -146,12 +147,47 @@ def count_refused(errors, names):
         REFUSED.labels(field if field in names else "(other)").inc()
 
 
-def page():
-    """-> (body, content type) of /metrics."""
+def page(report=None):
+    """-> (body, content type) of /metrics; report: the drift report (monitoring.py) of
+    this process's recent traffic, shown as gauges (with gunicorn, the answering worker's)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    from prometheus_client import REGISTRY
+    else:
+        from prometheus_client import REGISTRY as registry
+    body = generate_latest(registry)
+    if report is not None:
+        drift = CollectorRegistry()
+        drift.register(DriftFigures(report))
+        body += generate_latest(drift)
+    return body, CONTENT_TYPE_LATEST
 
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+class DriftFigures:
+    """The /monitor figures as gauges, made from the report when /metrics is read."""
+
+    def __init__(self, report):
+        self.report = report
+
+    def collect(self):
+        report = self.report
+        rows = GaugeMetricFamily("monitor_window_rows", "Recent rows the drift figures use")
+        rows.add_metric([], report["rows"])
+        yield rows
+        psi = GaugeMetricFamily(
+            "drift_psi", "PSI of recent inputs against training, by field", labels=["field"]
+        )
+        for field in report["fields"]:
+            psi.add_metric([field["name"]], field["psi"])
+        yield psi
+        if report.get("output"):
+            output = GaugeMetricFamily("drift_output_psi", "PSI of recent outputs against training")
+            output.add_metric([], report["output"]["psi"])
+            yield output
+        confidence = report.get("confidence") or {}
+        if confidence.get("recent_low") is not None:
+            low = GaugeMetricFamily(
+                "low_confidence_share", "Share of recent predictions below the threshold"
+            )
+            low.add_metric([], confidence["recent_low"])
+            yield low

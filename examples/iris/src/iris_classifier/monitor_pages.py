@@ -26,16 +26,19 @@ CSV_SAMPLE_ROWS = 200
 class Recorder:
     """What the predict routes call after a successful prediction: cheap, never fails."""
 
-    def __init__(self, model, traffic):
-        self.model, self.traffic = model, traffic
+    def __init__(self, model, traffic, on=True):
+        self.model, self.traffic, self.on = model, traffic, on  # off: MONITORING=0
 
     def results(self, clean_rows, results):
         """Rows scored one by one or as JSON: the clean rows and predict_clean's answers."""
-        self.traffic.record_results(clean_rows, results, request_seconds())
+        if self.on:
+            self.traffic.record_results(clean_rows, results, request_seconds())
 
     def csv(self, body):
         """A scored CSV file: its first CSV_SAMPLE_ROWS rows, scored again here (a bounded
         cost, whatever the file's length)."""
+        if not self.on:
+            return
         try:
             limit = min(CSV_SAMPLE_ROWS, self.traffic.window)
             clean = csv_sample(self.model.schema, body, limit)
@@ -49,7 +52,8 @@ class Recorder:
 
 def watch(app, model):
     """Keep the recent traffic, load the training profile, add /monitor: -> the Recorder."""
-    traffic = RecentTraffic(model.metadata, settings.from_env().monitor_window)
+    options = settings.from_env()
+    traffic = RecentTraffic(model.metadata, options.monitor_window)
     try:
         profile, problem = load_profile(model_dir(), model.metadata)
     except ModelError as error:
@@ -57,8 +61,9 @@ def watch(app, model):
     if problem:
         app.logger.warning("monitoring without a training profile: %s", problem)
     add_monitor_routes(app, model, traffic, profile, problem)
-    app.extensions["recent_traffic"] = traffic  # for tests, and a look from a shell
-    return Recorder(model, traffic)
+    app.extensions["recent_traffic"] = traffic  # for /metrics, tests, and a look from a shell
+    app.extensions["training_profile"] = profile
+    return Recorder(model, traffic, on=options.monitoring)
 
 
 def add_monitor_routes(app, model, traffic, profile, problem=None):

@@ -16,7 +16,7 @@ a new one begun; KEPT_FILES old files are kept, the oldest is deleted.
 
 Several gunicorn workers append to the same file: each write is one system call on a file
 opened for appending, which the system keeps whole. A worker that finds the file too big
-renames it under a lock (a .lock file beside it); the others see that and reopen.
+renames it under a lock (a .lock file beside it).
 
 Durability: a prediction line is written at once but not forced to disk: a crash of the
 machine (not of the service) can lose the last few. An outcome is forced to disk (fsync)
@@ -43,7 +43,7 @@ class PredictionLog:
         self.model = model
         self.lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "ab")  # noqa: SIM115 (open while the service runs)
+        self.path.touch()  # a folder or permission problem shows at start, not at a request
 
     def record(self, request_id, first_row, inputs, predictions, probabilities):
         """Append one line for each row of a batch the model predicted."""
@@ -76,35 +76,31 @@ class PredictionLog:
 
     def append(self, data, durable=False):
         with self.lock:
-            self.reopen_if_rotated()
-            if self.file.tell() + len(data) > self.max_bytes:
-                self.rotate()
-            self.file.write(data)
-            self.file.flush()
-            if durable:
-                os.fsync(self.file.fileno())
+            if self.too_full(len(data)):
+                self.rotate(len(data))
+            # Opened for each write (a few microseconds): after another worker rotated the
+            # file, this one writes to the new file at once.
+            with open(self.path, "ab") as file:
+                file.write(data)
+                file.flush()
+                if durable:
+                    os.fsync(file.fileno())
 
-    def reopen_if_rotated(self):
-        """Another worker may have renamed the file: write to the new one."""
-        try:
-            same = os.stat(self.path).st_ino == os.fstat(self.file.fileno()).st_ino
-        except FileNotFoundError:
-            same = False
-        if not same:
-            self.file.close()
-            self.file = open(self.path, "ab")  # noqa: SIM115
+    def too_full(self, adding):
+        size = self.path.stat().st_size if self.path.exists() else 0
+        return size > 0 and size + adding > self.max_bytes
 
-    def rotate(self):
+    def rotate(self, adding):
+        """Rename the full file to .1 (and .1 to .2 ...) under a lock all workers share."""
         with open(str(self.path) + ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            self.reopen_if_rotated()
-            if self.file.tell() > 0:  # no other worker rotated it meanwhile
-                for number in range(KEPT_FILES - 1, 0, -1):
-                    older = Path(f"{self.path}.{number}")
-                    if older.exists():
-                        older.replace(f"{self.path}.{number + 1}")
-                self.path.replace(f"{self.path}.1")
-                self.reopen_if_rotated()
+            if not self.too_full(adding):
+                return  # another worker rotated it meanwhile
+            for number in range(KEPT_FILES - 1, 0, -1):
+                older = Path(f"{self.path}.{number}")
+                if older.exists():
+                    older.replace(f"{self.path}.{number + 1}")
+            self.path.replace(f"{self.path}.1")
 
     def find_prediction(self, request_id, row):
         """-> the logged line of that prediction (a dict), or None; newest file first."""
