@@ -25,6 +25,10 @@ from flask import current_app, g, request
 from . import metrics
 
 STDOUT = 1
+LINE = (
+    '{"time": "%s.%03dZ", "request_id": "%s", "method": %s, "route": %s, '
+    '"status": %d, "ms": %.2f, "model": "%s"}\n'
+)
 FLUSH_SECONDS = 0.2
 # Ids made here: a random start for this process, then a counter. No call to the system's
 # random source for each request (it would let other threads run, as a write does).
@@ -76,12 +80,8 @@ def access_log_writer():
 
     def log(method, route, status, seconds, model):
         now = time.time()
-        pending.append(
-            f'{{"time": "{timestamp(int(now))}.{int(now % 1 * 1000):03d}Z", '
-            f'"request_id": "{g.request_id}", "method": {plain(method)}, '
-            f'"route": {plain(route)}, "status": {status}, "ms": {seconds * 1000:.2f}, '
-            f'"model": "{model}"}}\n'
-        )
+        fields = (timestamp(int(now)), int(now % 1 * 1000), g.request_id, plain(method))
+        pending.append(LINE % (*fields, plain(route), status, seconds * 1000, model))
 
     def write_pending():
         lines = []
