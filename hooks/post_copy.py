@@ -163,7 +163,9 @@ def template_module(name):
     full_name = f"template_package.{name}"
     if full_name not in sys.modules:
         # The file name may carry a Jinja condition: {% if ... %}model_files.py{% endif %}.
-        path = next(TEMPLATE_PACKAGE.glob(f"*{name}.py*"))
+        path = TEMPLATE_PACKAGE / f"{name}.py"
+        if not path.exists():
+            path = next(TEMPLATE_PACKAGE.glob(f"*%}}{name}.py{{% endif %}}"))
         loader = importlib.machinery.SourceFileLoader(full_name, str(path))
         module = importlib.util.module_from_spec(importlib.util.spec_from_loader(full_name, loader))
         sys.modules[full_name] = module  # dataclasses look their module up while defining

@@ -172,16 +172,23 @@ def test_make_targets_named_in_the_docs_exist(render):
 
 
 def app_routes():
-    """{(METHOD, path)} from the decorators of the rendered app's create_app(), and of the
-    monitoring pages it adds (monitor_pages.add_monitor_routes)."""
+    """{(METHOD, path)} from the decorators of the rendered app's create_app(), of the
+    pages it adds from other modules, and its add_url_rule calls (GET)."""
     routes = set()
-    for module, function in (("app.py", "add_routes"), ("monitor_pages.py", "add_monitor_routes")):
+    adders = (
+        ("app.py", "add_routes"),
+        ("app.py", "create_app"),
+        ("monitor_pages.py", "add_monitor_routes"),
+        ("feedback.py", "add_feedback_route"),
+    )
+    for module, function in adders:
         text = (PACKAGE_SOURCE / module).read_text(encoding="utf-8")
         body = text.split(f"def {function}", 1)[1].split("\ndef ", 1)[0]
         routes |= {
             (method.upper(), path)
             for method, path in re.findall(r'@app\.(get|post)\("([^"]+)"\)', body)
         }
+        routes |= {("GET", path) for path in re.findall(r'add_url_rule\("([^"]+)"', body)}
     return routes
 
 
@@ -200,7 +207,7 @@ def test_service_page_lists_every_route_and_no_other():
 
 def test_service_page_lists_every_setting():
     settings = (PACKAGE_SOURCE / "settings.py").read_text(encoding="utf-8")
-    variables = set(re.findall(r'(?:env_int|environ\.get)\("([A-Z_]+)"', settings))
+    variables = set(re.findall(r'(?:env_int|env_flag|environ\.get)\("([A-Z_]+)"', settings))
     assert {"HOST", "PORT", "MAX_CONTENT_LENGTH"} <= variables
     page = (DOCS / "service.md").read_text(encoding="utf-8")
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", page, flags=re.M))

@@ -524,10 +524,10 @@ def test_openapi_is_valid_and_describes_what_the_server_does(server, openapi):
 PEAK_MB = {"application/json": 50, "text/csv": 50}
 # One server process at rest with the iris model, once it has scored a CSV (its first
 # one loads pyarrow and pandas: from about 77 MB to 176). Its own memory (RssAnon,
-# measured about 80, up to 107 with what malloc keeps after a large request), and the
-# libraries mapped from files (RssFile, about 97), which gunicorn's workers share.
-PRIVATE_MB = 110
-SHARED_MB = 110
+# measured about 80), and the libraries mapped from files (RssFile, 97 to 113), which
+# gunicorn's workers share.
+PRIVATE_MB = 100  # measured 77 to 80
+SHARED_MB = 130  # measured 97 to 113
 SYSTEM_MB = 400  # Amazon Linux, Docker or the platform's agents, nginx (a generous guess)
 INSTANCE_MB = {"t3.micro": 1024, "t3.small": 2048, "t3.medium": 4096}
 
