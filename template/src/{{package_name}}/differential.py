@@ -148,6 +148,5 @@ def milliseconds_per_row(new, live, rows):
 def shown(row):
     """A row for the list of changed rows: long texts cut short."""
     return {
-        name: value[:TEXT_SHOWN] if isinstance(value, str) else value
-        for name, value in row.items()
+        name: value[:TEXT_SHOWN] if isinstance(value, str) else value for name, value in row.items()
     }

@@ -17,7 +17,6 @@ service follows models/LIVE within a second (live_reload.py); no restart is need
 """
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -210,7 +209,8 @@ def listing(root=None):
         if version != live and decision.get("promoted") is False:
             state = "refused: " + decision.get("reason", "")
         marker = "* " if version == live else "  "
-        lines.append(f"{marker}{version:<25} {metadata.get('created_at', '?'):<25} {shown:<16} {state}")
+        created = metadata.get("created_at", "?")
+        lines.append(f"{marker}{version:<25} {created:<25} {shown:<16} {state}")
     if len(lines) == 1:
         lines.append("  (none yet: `make train` makes the first one)")
     return lines
