@@ -247,8 +247,11 @@ def test_dockerfile_structure(render, variant):
 def test_dockerignore_keeps_what_the_image_needs_and_nothing_else(render, answers):
     project = render(answers)
     patterns = dockerignore_patterns(project / ".dockerignore")
+    # COPY --from=<stage> takes files from the stage before, not from the project.
     copies = [
-        value.split() for kind, value in instructions(project / "Dockerfile") if kind == "COPY"
+        value.split()
+        for kind, value in instructions(project / "Dockerfile")
+        if kind == "COPY" and "--from=" not in value
     ]
     sources = [
         part.rstrip("/") for copy in copies for part in copy[:-1] if not part.startswith("--")
