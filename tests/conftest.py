@@ -44,6 +44,13 @@ def package_of(project):
     return next((Path(project) / "src").iterdir()).name
 
 
+def live_dir(project):
+    """The folder of a project's live model version (models/ itself before versions)."""
+    models = Path(project) / "models"
+    live = models / "LIVE"
+    return models / "versions" / live.read_text().strip() if live.exists() else models
+
+
 def train(project):
     return run([sys.executable, "-m", f"{package_of(project)}.train"], project)
 

@@ -197,10 +197,14 @@ def eb_bundle(project, workdir):
 
 
 def example_row(project_or_model_json):
-    """One valid input row: each field's default from models/model.json."""
+    """One valid input row: each field's default from the live version's model.json."""
     path = Path(project_or_model_json)
     if path.is_dir():
-        path = path / "models" / "model.json"
+        models = path / "models"
+        live = models / "LIVE"
+        if live.exists():
+            models = models / "versions" / live.read_text().strip()
+        path = models / "model.json"
     meta = json.loads(path.read_text())
     return {field["name"]: field["default"] for field in meta["schema"]}, meta
 

@@ -10,7 +10,7 @@ import tomllib
 
 import pytest
 import yaml
-from conftest import DATA, TEMPLATE, package_of, run
+from conftest import DATA, TEMPLATE, live_dir, package_of, run
 
 BIRDS = str(DATA / "birds.csv")
 
@@ -219,7 +219,7 @@ def test_file_and_column_names_cannot_break_the_rendered_code(render, hostile_cs
     _, data_file, target, chosen = config_values(project, "DATA_FILE", "TARGET_COLUMN", "FEATURES")
     assert (data_file, target, chosen) == (f"data/{HOSTILE_FILE}", HOSTILE_TARGET, features)
     assert (project / "data" / HOSTILE_FILE).is_file()
-    metadata = json.loads((project / "models" / "model.json").read_text(encoding="utf-8"))
+    metadata = json.loads((live_dir(project) / "model.json").read_text(encoding="utf-8"))
     assert metadata["target"]["label"] == HOSTILE_TARGET
 
 
@@ -280,7 +280,7 @@ def colliding_csv(tmp_path_factory):
 def test_colliding_columns_and_formula_cells_score_the_training_csv(render, colliding_csv):
     answers = {"dataset": "csv", "data_path": str(colliding_csv), "target_column": "label"}
     project = render(answers)
-    metadata = json.loads((project / "models" / "model.json").read_text(encoding="utf-8"))
+    metadata = json.loads((live_dir(project) / "model.json").read_text(encoding="utf-8"))
     fields = metadata["schema"]
     assert len({field["name"] for field in fields}) == len(fields) == 10
     # No field's name is another field's label: a header means one field either way.

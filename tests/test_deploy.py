@@ -16,7 +16,7 @@ import zipfile
 
 import pytest
 import yaml
-from conftest import free_port, package_of, run
+from conftest import free_port, live_dir, package_of, run
 from deploy_helpers import (
     TESTS,
     base_image,
@@ -165,8 +165,10 @@ def test_dockerfile_structure(render, variant):
     package = package_of(project)
     python_version = answers.get("python_version", "3.11")
 
-    # One stage, from the official slim image, pinned to a patch release and a Debian release.
-    assert kinds.count("FROM") == 1, "one stage expected"
+    # Two stages (the first picks the live model version out of models/), both from the
+    # official slim image, pinned to a patch release and a Debian release.
+    bases = [value.split()[0] for kind, value in steps if kind == "FROM"]
+    assert len(bases) == 2 and bases[0] == bases[1], bases
     image = base_image(dockerfile)
     match = re.fullmatch(r"python:(\d+\.\d+)\.(\d+)-slim-(bookworm|trixie)", image)
     assert match, f"base image {image!r} is not an official python:X.Y.Z-slim-<debian> tag"
@@ -178,7 +180,8 @@ def test_dockerfile_structure(render, variant):
     runs = [value for kind, value in steps if kind == "RUN"]
     pip = [value for value in runs if "pip install" in value]
     assert pip and all("--no-cache-dir" in v and "-r requirements.txt" in v for v in pip), pip
-    copies = [value.split() for kind, value in steps if kind == "COPY"]
+    # COPY --from=<stage> takes files from the stage before, not from the project.
+    copies = [value.split() for kind, value in steps if kind == "COPY" and "--from=" not in value]
     sources = [part for copy in copies for part in copy[:-1] if not part.startswith("--")]
     assert sources.index("requirements.txt") < sources.index("src/"), "copy requirements first"
 
@@ -244,8 +247,11 @@ def test_dockerfile_structure(render, variant):
 def test_dockerignore_keeps_what_the_image_needs_and_nothing_else(render, answers):
     project = render(answers)
     patterns = dockerignore_patterns(project / ".dockerignore")
+    # COPY --from=<stage> takes files from the stage before, not from the project.
     copies = [
-        value.split() for kind, value in instructions(project / "Dockerfile") if kind == "COPY"
+        value.split()
+        for kind, value in instructions(project / "Dockerfile")
+        if kind == "COPY" and "--from=" not in value
     ]
     sources = [
         part.rstrip("/") for copy in copies for part in copy[:-1] if not part.startswith("--")
@@ -257,10 +263,11 @@ def test_dockerignore_keeps_what_the_image_needs_and_nothing_else(render, answer
         assert path.exists(), f"COPY {source}: not in the rendered project"
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
         needed += [f.relative_to(project).as_posix() for f in files if "__pycache__" not in f.parts]
-    meta = json.loads((project / "models" / "model.json").read_text())
-    model_file = f"models/{meta['model_file']}"
+    live = live_dir(project).relative_to(project).as_posix()
+    meta = json.loads((project / live / "model.json").read_text())
+    model_file = f"{live}/{meta['model_file']}"
     assert model_file.endswith(MODEL_SUFFIXES[answers.get("model_format", "pickle")])
-    assert model_file in needed and "models/model.json" in needed
+    assert model_file in needed and f"{live}/model.json" in needed
     for name in needed:
         assert not dockerignored(name, patterns), (
             f"{name} is needed by a COPY but .dockerignore drops it"
@@ -432,7 +439,7 @@ def expected_bundle(project, deploy, server):
         if p.is_file() and "__pycache__" not in p.parts
     }
     expected |= {
-        p.relative_to(project).as_posix() for p in (project / "models").iterdir() if p.is_file()
+        p.relative_to(project).as_posix() for p in (project / "models").rglob("*") if p.is_file()
     }
     expected |= (
         {"Dockerfile", ".dockerignore"} if deploy == "docker-eb" else {"Procfile", "application.py"}
@@ -449,8 +456,9 @@ def test_eb_bundle_holds_exactly_what_the_app_needs(render, tmp_path, variant):
     project = render(answers)
     _, names = eb_bundle(project, tmp_path)
     expected = expected_bundle(project, answers["deploy"], answers.get("server", "waitress"))
-    meta = json.loads((project / "models" / "model.json").read_text())
-    assert f"models/{meta['model_file']}" in names and "models/model.json" in names, (
+    live = live_dir(project).relative_to(project).as_posix()
+    meta = json.loads((project / live / "model.json").read_text())
+    assert f"{live}/{meta['model_file']}" in names and f"{live}/model.json" in names, (
         "the model is not in the bundle"
     )
     if answers["deploy"] == "docker-eb":
@@ -508,7 +516,7 @@ def test_eb_python_bundle_serves_from_requirements_alone(render, tmp_path, serve
     try:
         wait_until_ready(base, server_process)
         assert http(f"{base}/health") == (200, {"status": "ok"})
-        row, meta = example_row(app / "models" / "model.json")
+        row, meta = example_row(app)
         status, answer = http(f"{base}/predict", row)
         assert status == 200, answer
         assert answer["prediction"] in meta["target"]["classes"]

@@ -2,18 +2,30 @@
 
 import json
 import pickle
+import re
 
 import numpy as np
 import pytest
-from conftest import TEMPLATE
+from conftest import TEMPLATE, live_dir
 from render_example import render_defaults
 
 EXAMPLE = TEMPLATE / "examples" / "iris"
 # Written at render or training time, so they differ between two honest renders.
 VOLATILE_ANSWERS = ("_commit:", "_src_path:")
 # The model files' hashes differ between CPUs (floating-point rounding), so they are volatile too.
-VOLATILE_METADATA = ("created_at", "template_version", "sha256", "model_sha256")
-BINARY = {"models/model.pkl", "models/model.onnx"}
+VOLATILE_METADATA = (
+    "created_at",
+    "template_version",
+    "sha256",
+    "model_sha256",
+    "version",
+    "training_seconds",
+)
+# A model version's folder is named by its training time: compared as models/versions/<id>/.
+VERSION_FOLDER = re.compile(r"models/versions/[0-9]{8}-[0-9]{6}-[0-9a-f]{8}/")
+VERSION = "models/versions/<id>/"
+BINARY = {VERSION + "model.pkl", VERSION + "model.onnx"}
+VOLATILE_FILES = {"models/LIVE", "models/HISTORY"}  # the version id and times
 
 
 @pytest.fixture(scope="module")
@@ -24,27 +36,31 @@ def fresh(tmp_path_factory):
 
 
 def files(root):
+    """{name, with the version folder as models/versions/<id>/: path}"""
     skip = {"__pycache__", ".pytest_cache", ".ruff_cache", ".venv", ".git"}
     return {
-        str(p.relative_to(root))
+        VERSION_FOLDER.sub(VERSION, p.relative_to(root).as_posix()): p
         for p in root.rglob("*")
         if p.is_file() and not skip & set(p.relative_to(root).parts)
     }
 
 
 def test_the_example_has_the_same_files(fresh):
-    assert files(EXAMPLE) == files(fresh), "run `make example` and commit examples/iris"
+    assert files(EXAMPLE).keys() == files(fresh).keys(), (
+        "run `make example` and commit examples/iris"
+    )
 
 
 def test_the_example_files_are_identical(fresh):
-    for name in sorted(files(fresh) - BINARY):
-        old, new = (EXAMPLE / name).read_text(), (fresh / name).read_text()
+    example, made = files(EXAMPLE), files(fresh)
+    for name in sorted(made.keys() - BINARY - VOLATILE_FILES):
+        old, new = example[name].read_text(), made[name].read_text()
         if name == ".copier-answers.yml":
             old, new = (
                 [line for line in text.splitlines() if not line.startswith(VOLATILE_ANSWERS)]
                 for text in (old, new)
             )
-        elif name in ("models/model.json", "models/profile.json"):
+        elif name in (VERSION + "model.json", VERSION + "profile.json"):
             old, new = (
                 {k: v for k, v in json.loads(text).items() if k not in VOLATILE_METADATA}
                 for text in (old, new)
@@ -70,7 +86,7 @@ def test_the_example_model_predicts_like_a_fresh_one(fresh):
     rows = json.loads((fresh / "tests" / "data" / "reference.json").read_text())["rows"]
     models = []
     for root in (EXAMPLE, fresh):
-        with open(root / "models" / "model.pkl", "rb") as file:
+        with open(live_dir(root) / "model.pkl", "rb") as file:
             models.append(pickle.load(file))
     matrix = np.array([list(row.values()) for row in rows], dtype=float)
     np.testing.assert_allclose(

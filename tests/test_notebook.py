@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TEMPLATE, package_of, run
+from conftest import TEMPLATE, live_dir, package_of, run
 from notebook_models import SHAPES
 from test_render import check_project
 
@@ -198,7 +198,7 @@ def test_a_model_pickled_by_an_older_scikit_learn_gets_that_version(tmp_path):
     assert " passed" in output  # the project's own tests ran against the pinned version
     project = tmp_path / "x"
     assert "scikit-learn==1.5.2" in (project / "requirements.txt").read_text()
-    meta = json.loads((project / "models" / "model.json").read_text())
+    meta = json.loads((live_dir(project) / "model.json").read_text())
     assert meta["versions"]["scikit-learn"] == "1.5.2"
     assert meta["metrics"]["sample"]["accuracy"] > 0.9
 

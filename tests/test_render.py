@@ -5,7 +5,7 @@ import re
 import sys
 
 import pytest
-from conftest import DATA, package_of, run
+from conftest import DATA, live_dir, package_of, run
 
 DEFAULT = {}
 CSV_BIRDS = {
@@ -110,8 +110,8 @@ BINARY_SUFFIXES = {".pkl", ".joblib", ".skops", ".onnx", ".png", ".ico", ".woff2
 
 def check_project(project):
     """What every render must be: trained, clean, and green on its own tests."""
-    meta = json.loads((project / "models" / "model.json").read_text())
-    assert (project / "models" / meta["model_file"]).exists()
+    meta = json.loads((live_dir(project) / "model.json").read_text())
+    assert (live_dir(project) / meta["model_file"]).exists()
     assert (project / "tests" / "data" / "reference.json").exists()
     for path in project.rglob("*"):
         if not path.is_file() or ".git" in path.parts or path.suffix in BINARY_SUFFIXES:
@@ -173,7 +173,7 @@ def test_matrix_renders_train_and_pass_their_tests(render, name):
 
 
 def test_awkward_csv_columns_become_safe_fields_with_their_labels(render):
-    meta = json.loads((render(CSV_BIRDS) / "models" / "model.json").read_text())
+    meta = json.loads((live_dir(render(CSV_BIRDS)) / "model.json").read_text())
     fields = {f["name"]: f for f in meta["schema"]}
     assert list(fields) == [
         "island",
@@ -218,10 +218,10 @@ def test_a_class_with_two_rows_stops_training_with_one_line_naming_it(render, tm
 def test_training_twice_gives_the_same_model(render):
     project = render({"model_type": "random_forest", "project_name": "Twice"})
     package = package_of(project)
-    first = json.loads((project / "models" / "model.json").read_text())
+    first = json.loads((live_dir(project) / "model.json").read_text())
     reference = (project / "tests" / "data" / "reference.json").read_text()
     run([sys.executable, "-m", f"{package}.train"], project)
-    second = json.loads((project / "models" / "model.json").read_text())
+    second = json.loads((live_dir(project) / "model.json").read_text())
     assert first["metrics"] == second["metrics"]
     assert first["data"]["sha256"] == second["data"]["sha256"]
     assert reference == (project / "tests" / "data" / "reference.json").read_text()
@@ -267,7 +267,7 @@ def test_a_notebook_model_with_a_sample_without_target(render, notebook_model):
 
 def test_text_column_is_a_text_field_read_by_tf_idf(render):
     project = render(CSV_REVIEWS)
-    meta = json.loads((project / "models" / "model.json").read_text())
+    meta = json.loads((live_dir(project) / "model.json").read_text())
     fields = {f["name"]: f for f in meta["schema"]}
     assert fields["review"]["kind"] == "text"
     assert fields["review"]["default"] is None and fields["review"]["categories"] is None
@@ -300,7 +300,7 @@ print(json.dumps([[a.status_code, a.get_json()] for a in answers]))
 
 def test_the_languages_example_tells_the_language_of_a_new_sentence(render):
     project = render(LANGUAGES)
-    meta = json.loads((project / "models" / "model.json").read_text())
+    meta = json.loads((live_dir(project) / "model.json").read_text())
     assert [(f["name"], f["kind"]) for f in meta["schema"]] == [("text", "text")]
     assert meta["metrics"]["holdout"]["accuracy"] > 0.85
     assert (project / "data" / "languages-LICENSE.md").exists(), "its source and licence"
@@ -316,7 +316,7 @@ def test_the_languages_example_tells_the_language_of_a_new_sentence(render):
 
 def test_identifiers_are_left_out_and_dates_become_numbers(render):
     project = render(CSV_CUSTOMERS)
-    meta = json.loads((project / "models" / "model.json").read_text())
+    meta = json.loads((live_dir(project) / "model.json").read_text())
     assert [f["name"] for f in meta["schema"]] == [
         "signup_date_year",
         "signup_date_month",
@@ -367,7 +367,7 @@ def test_no_identifier_value_is_published(render):
     pages = json.loads(run([sys.executable, "-c", LEAK_PROBE], project).stdout)
     published = {path: text for path, (status, text) in pages.items() if status == 200}
     assert {"/", "/api", "/openapi.json", "/batch/example.csv"} <= set(published), pages.keys()
-    published["models/model.json"] = (project / "models" / "model.json").read_text()
+    published["models/model.json"] = (live_dir(project) / "model.json").read_text()
     published["tests/data/reference.json"] = (
         project / "tests" / "data" / "reference.json"
     ).read_text()

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 from _service_helpers import running, serve_command
-from conftest import DATA, free_port, project_env
+from conftest import DATA, free_port, live_dir, project_env
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_openapi
 
@@ -807,7 +807,7 @@ def test_without_a_model_the_server_stops_with_one_line(render, tmp_path, kind):
 def test_a_damaged_model_json_stops_the_server_with_one_line(render, tmp_path, kind):
     project = render(SERVERS[kind])
     models = tmp_path / "models"
-    shutil.copytree(project / "models", models)
+    shutil.copytree(live_dir(project), models)  # one version, as MODEL_DIR may name
     metadata = json.loads((models / "model.json").read_text())
     (models / "model.json").write_text(json.dumps({**metadata, "schema": 3}))
     env = {**project_env(project), "MODEL_DIR": str(models), "PORT": "1"}
@@ -834,7 +834,7 @@ def as_a_plain_user(command):
 def test_an_unreadable_model_file_is_named_with_its_cause(render, tmp_path, kind, name):
     project = tmp_path / "project"
     shutil.copytree(render(SERVERS[kind]), project)
-    path = project / "models" / name
+    path = live_dir(project) / name
     path.chmod(0)
     env = {**project_env(project), "PORT": str(free_port())}
     result = subprocess.run(
@@ -888,7 +888,7 @@ def ready_answers(server, times=12):
 def test_gunicorn_keeps_serving_when_a_new_worker_cannot_load_the_model(render, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(render(SERVERS["gunicorn"]), project)
-    model_file = project / "models" / "model.pkl"
+    model_file = live_dir(project) / "model.pkl"
     good = model_file.read_bytes()
     with running(project, tmp_path / "server.log") as server:
         master = server.process.pid

@@ -121,7 +121,8 @@ def add_routes(app, model):
     example_csv = batch.example_csv(schema, blank_form)
     document = openapi.document(model, example_row, example_answer, example_csv)
     openapi_json = json.dumps(document, allow_nan=False)
-    card_json = json.dumps(model.metadata, allow_nan=False)
+    card = {**model.metadata, "version": model.version}  # a model from before versions too
+    card_json = json.dumps(card, allow_nan=False)
     api_examples = {
         "body": shlex.quote(json.dumps(example_row, allow_nan=False)),  # quoted for a shell
         "answer": json.dumps(example_answer, indent=2, allow_nan=False),
@@ -200,7 +201,7 @@ def add_routes(app, model):
     @app.get("/model")
     def model_card():
         if wants_html():
-            response = Response(render_template("model.html", card=model.metadata))
+            response = Response(render_template("model.html", card=card))
         else:
             response = Response(card_json, mimetype="application/json")
         response.vary.add("Accept")
