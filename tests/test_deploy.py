@@ -17,12 +17,12 @@ import zipfile
 import pytest
 import yaml
 from conftest import free_port, package_of, run
-from dockerfile_parse import DockerfileParser
 from deploy_helpers import (
     TESTS,
     awsebcli_python,
     base_image,
     dockerfile_env,
+    dockerfile_labels,
     dockerignore_patterns,
     dockerignored,
     eb_bundle,
@@ -220,7 +220,7 @@ def test_dockerfile_structure(render, variant):
     command = exec_form(entrypoints[0])
     assert command, f"ENTRYPOINT {entrypoints[0]} is not in exec form (a JSON list)"
     assert command == ["python", "-m", f"{package}.serve"], command
-    labels = DockerfileParser(str(dockerfile)).labels
+    labels = dockerfile_labels(dockerfile)
     assert labels.get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") == "true"
     serve = (project / "src" / package / "serve.py").read_text()
     assert "from_env" in serve, "serve.py no longer reads HOST/PORT from the environment"
