@@ -47,6 +47,10 @@ def dockerfile_env(dockerfile):
     return DockerfileParser(str(dockerfile)).envs
 
 
+def dockerfile_labels(dockerfile):
+    return DockerfileParser(str(dockerfile)).labels
+
+
 def base_image(dockerfile):
     return DockerfileParser(str(dockerfile)).baseimage
 

@@ -19,8 +19,10 @@ import yaml
 from conftest import free_port, live_dir, package_of, run
 from deploy_helpers import (
     TESTS,
+    awsebcli_python,
     base_image,
     dockerfile_env,
+    dockerfile_labels,
     dockerignore_patterns,
     dockerignored,
     eb_bundle,
@@ -215,11 +217,14 @@ def test_dockerfile_structure(render, variant):
     assert env.get("HOST") == "0.0.0.0", "in a container the server must listen on 0.0.0.0"
     assert env.get("PYTHONPATH") == "/app/src"
 
-    commands = [value for kind, value in steps if kind == "CMD"]
-    assert len(commands) == 1 and "ENTRYPOINT" not in kinds
-    command = exec_form(commands[0])
-    assert command, f"CMD {commands[0]} is not in exec form (a JSON list)"
+    # ENTRYPOINT, not CMD: SageMaker's `docker run <image> serve` appends `serve` to it.
+    entrypoints = [value for kind, value in steps if kind == "ENTRYPOINT"]
+    assert len(entrypoints) == 1 and "CMD" not in kinds, "one ENTRYPOINT and no CMD expected"
+    command = exec_form(entrypoints[0])
+    assert command, f"ENTRYPOINT {entrypoints[0]} is not in exec form (a JSON list)"
     assert command == ["python", "-m", f"{package}.serve"], command
+    labels = dockerfile_labels(dockerfile)
+    assert labels.get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") == "true"
     serve = (project / "src" / package / "serve.py").read_text()
     assert "from_env" in serve, "serve.py no longer reads HOST/PORT from the environment"
 
@@ -381,6 +386,18 @@ def test_ebextensions_use_only_known_options_with_the_answers(render, variant):
     assert int(settings["aws:autoscaling:trigger", "LowerThreshold"]) < upper
     # Time enough for the pip install (or the image build) on a small instance.
     assert int(settings["aws:elasticbeanstalk:command", "Timeout"]) >= 900
+
+    # Deployments: immutable by default; traffic splitting (`make eb-canary`) ready to use,
+    # which needs enhanced health and an application load balancer.
+    assert settings["aws:elasticbeanstalk:command", "DeploymentPolicy"] == "Immutable"
+    assert settings["aws:elasticbeanstalk:healthreporting:system", "SystemType"] == "enhanced"
+    assert settings["aws:elasticbeanstalk:environment", "LoadBalancerType"] == "application"
+    canary = {
+        name: int(value)
+        for (namespace, name), value in settings.items()
+        if namespace == "aws:elasticbeanstalk:trafficsplitting"
+    }
+    assert canary == {"NewVersionPercent": 10, "EvaluationTime": 10}, canary
 
     # The server's environment: the port nginx forwards to, and the body limit.
     env = {
@@ -553,6 +570,13 @@ def test_application_module_is_clean_python(render):
 
 # ---- Makefile, CI workflow, README ------------------------------------------------------
 
+# What `make eb-canary` gives `eb config --update`: the deployment policy for one deployment,
+# then removed again.
+CANARY_ON = (
+    '{"OptionSettings": {"aws:elasticbeanstalk:command": {"DeploymentPolicy": "TrafficSplitting"}}}'
+)
+CANARY_OFF = '{"OptionsToRemove": {"aws:elasticbeanstalk:command": ["DeploymentPolicy"]}}'
+
 
 def make_dry_run(project, target):
     # Run as a user would: not as a sub-make of `make test`, which would add
@@ -591,12 +615,54 @@ def test_makefile_deploy_targets(render, answers):
         "eb-local": "eb local run --port 8000"
         if answers["deploy"] == "docker-eb"
         else "PORT=8000 .venv/bin/python application.py",
+        "eb-canary": "\n".join(
+            [
+                f"eb config {slug}-env --update '{CANARY_ON}'",
+                f"eb deploy {slug}-env; status=$?; \\",
+                f"eb config {slug}-env --update '{CANARY_OFF}'; \\",
+                "exit $status",
+            ]
+        ),
+        "eb-clone": f"eb clone {slug}-env --clone_name {slug}-env-green --exact",
+        "eb-swap": f"eb swap {slug}-env --destination_name {slug}-env-green",
     }
     for target, command in expected.items():
         code, output = make_dry_run(project, target)
         assert code == 0 and output == command, f"make {target}: {output!r}"
     code, output = make_dry_run(project, "help")
     assert code == 0
+
+
+@pytest.mark.slow
+def test_eb_canary_settings_are_read_by_the_eb_cli_as_valid_options(render, tmp_path):
+    """The JSON `make eb-canary` gives `eb config --update`, converted by the EB CLI's own code.
+
+    It must come out as the API's option settings: DeploymentPolicy TrafficSplitting (an
+    option from eb_options.yml), then the same option removed, so that .ebextensions rules again.
+    """
+    code = (
+        "import json, sys, yaml\n"
+        "from ebcli.objects.environmentsettings import EnvironmentSettings as E\n"
+        "for text in sys.argv[1:]:\n"
+        "    model = yaml.safe_load(text)\n"
+        "    print(json.dumps({k: E.convert_usr_model_to_api(v) for k, v in model.items()}))\n"
+    )
+    result = subprocess.run(
+        [str(awsebcli_python()), "-c", code, CANARY_ON, CANARY_OFF],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    on, off = (json.loads(line) for line in result.stdout.splitlines())
+    setting = {
+        "Namespace": "aws:elasticbeanstalk:command",
+        "OptionName": "DeploymentPolicy",
+    }
+    assert on == {"OptionSettings": [{**setting, "Value": "TrafficSplitting"}]}, on
+    assert off == {"OptionsToRemove": [setting]}, off
+    allowed = yaml.safe_load((TESTS / "eb_options.yml").read_text())["namespaces"]
+    assert "TrafficSplitting" in allowed["aws:elasticbeanstalk:command"]["DeploymentPolicy"]
 
 
 @pytest.mark.parametrize("deploy", ["docker", "none"])

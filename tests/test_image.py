@@ -97,6 +97,29 @@ except urllib.error.HTTPError as error:
     print(json.dumps([error.code, error.read().decode()]))
 """
 READY = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/ready', timeout=2)"
+PING = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/ping', timeout=2)"
+
+# Run inside a container started with `serve`: the same rows as JSON and as CSV, to /predict
+# and to /invocations. Prints {kind: [[status, answer] from /predict, the same from /invocations]}.
+INVOCATIONS = """
+import json, urllib.error, urllib.request
+fields = json.load(open("/app/models/model.json"))["schema"]
+row = {field["name"]: field["default"] for field in fields}
+bodies = {
+    "json": (json.dumps([row, row]), "application/json"),
+    "csv": (",".join(row) + "\\n" + ",".join(str(v) for v in row.values()) + "\\n", "text/csv"),
+}
+def post(path, body, content_type):
+    request = urllib.request.Request(
+        "http://127.0.0.1:8080" + path, data=body.encode(), headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return [response.status, response.read().decode()]
+    except urllib.error.HTTPError as error:
+        return [error.code, error.read().decode()]
+print(json.dumps({kind: [post(path, *body) for path in ("/predict", "/invocations")]
+                  for kind, body in bodies.items()}))
+"""
 
 
 @pytest.mark.slow
@@ -114,8 +137,9 @@ def test_image_builds_runs_and_predicts(render, container_tools, variant):
     sh(["bash", str(SCRIPTS / "standin-base-image.sh"), base])
     timings["base image"] = time.monotonic() - start
 
-    # The build, exactly from the rendered Dockerfile and .dockerignore.
-    tag = f"localhost/copier-ml-deploy-test:{variant}"
+    # The build, exactly from the rendered Dockerfile and .dockerignore. The tag is this
+    # process's own: two test runs at once (two checkouts) never take each other's image.
+    tag = f"localhost/copier-ml-deploy-test:{variant}-{os.getpid()}"
     start = time.monotonic()
     sh(
         ["buildah", "build", "--format", "docker", "--pull=never", *RUNTIME, "--network", "host",
@@ -129,7 +153,9 @@ def test_image_builds_runs_and_predicts(render, container_tools, variant):
     ]
     assert config["User"] == "10001:10001"
     assert list(config["ExposedPorts"]) == ["8000/tcp"]
-    assert config["Cmd"] == ["python", "-m", f"{package_of(project)}.serve"]
+    assert config["Entrypoint"] == ["python", "-m", f"{package_of(project)}.serve"]
+    assert not config.get("Cmd"), config.get("Cmd")
+    assert config["Labels"]["com.amazonaws.sagemaker.capabilities.accept-bind-to-port"] == "true"
     assert config["Healthcheck"]["Test"][0] == "CMD", "HEALTHCHECK lost: build with --format docker"
     size = int(sh(["podman", "image", "inspect", "--format", "{{.Size}}", tag]).stdout)
 
@@ -176,6 +202,33 @@ def test_image_builds_runs_and_predicts(render, container_tools, variant):
         assert "Traceback" not in logs, logs
     finally:
         sh([*PODMAN, "rm", "--force", name], check=False)
+
+    # As SageMaker runs it: `docker run <image> serve`, then /ping and /invocations on 8080.
+    start = time.monotonic()
+    sh([*PODMAN, "run", "--detach", "--name", name, *RUN_OPTIONS, tag, "serve"])
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            probe = sh([*PODMAN, "exec", name, "python", "-c", PING], check=False, timeout=60)
+            if probe.returncode == 0:
+                break
+            logs = sh([*PODMAN, "logs", name], check=False)
+            assert time.monotonic() < deadline, (
+                f"/ping on 8080 never answered 200:\n{logs.stdout}{logs.stderr}"
+            )
+            time.sleep(0.5)
+        timings["serve: start until /ping"] = time.monotonic() - start
+        answers = json.loads(sh([*PODMAN, "exec", name, "python", "-c", INVOCATIONS]).stdout)
+        for kind, (predict, invocations) in answers.items():
+            assert predict[0] == 200 and invocations == predict, (kind, predict, invocations)
+        start = time.monotonic()
+        sh([*PODMAN, "stop", "--time", "30", name])  # SageMaker: SIGTERM, SIGKILL 30 s later
+        timings["serve: stop"] = time.monotonic() - start
+        sagemaker_code = sh([*PODMAN, "inspect", "--format", "{{.State.ExitCode}}", name])
+        assert sagemaker_code.stdout.strip() == "0"
+    finally:
+        sh([*PODMAN, "rm", "--force", name], check=False)
+        sh(["buildah", "rmi", tag], check=False)  # the layers stay cached for the next build
 
     OUTPUT.mkdir(exist_ok=True)
     record = {

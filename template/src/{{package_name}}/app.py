@@ -7,6 +7,7 @@ GET  /model             the model card: JSON, or HTML for a browser
 GET  /api               the API for people; GET /openapi.json for programs
 GET  /monitor           recent traffic against the training data (drift); /monitor.json
 GET  /health, /ready    the process is alive; the model is loaded
+GET  /ping, POST /invocations   /ready and /predict under the names Amazon SageMaker uses
 GET  /metrics           figures for Prometheus (metrics.py)
 POST /feedback          the true outcome of a prediction, for the prediction log (feedback.py)
 """
@@ -34,7 +35,16 @@ from .model import ModelError, PredictionError, ValidationError, load_model
 from .predictions_log import PredictionLog
 from .schema import TRUE_WORDS
 
-API_PATHS = {"/predict", "/health", "/ready", "/openapi.json", "/metrics", "/feedback"}
+API_PATHS = {
+    "/predict",
+    "/invocations",
+    "/health",
+    "/ready",
+    "/ping",
+    "/openapi.json",
+    "/metrics",
+    "/feedback",
+}
 HTML_HEADERS = {
     # No script anywhere; inline styles only for the widths of the probability bars.
     "Content-Security-Policy": (
@@ -158,6 +168,7 @@ def add_routes(app, model):
         return render_template("form.html", **page, values=texts, errors={}, result=result)
 
     @app.post("/predict")
+    @app.post("/invocations")  # SageMaker's name for it: the same request, the same answer
     def predict():
         if request.mimetype == "application/json":
             payload = api.read_json(request.get_data())
@@ -220,6 +231,7 @@ def add_routes(app, model):
         return {"status": "ok"}
 
     @app.get("/ready")
+    @app.get("/ping")  # SageMaker's health check
     def ready():
         return {"status": "ready"}
 
@@ -232,6 +244,7 @@ def add_not_ready_routes(app, message):
         return {"status": "ok"}
 
     @app.get("/ready")
+    @app.get("/ping")
     def ready():
         return {"status": "not ready", "error": message}, 503
 
