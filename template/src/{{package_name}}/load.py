@@ -28,7 +28,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -36,10 +35,10 @@ from pathlib import Path
 from . import config
 from .model import ModelError, model_dir, read_metadata
 from .schema import Schema
-from .settings import Settings, SettingsError, from_env
+from .settings import SettingsError, from_env
+from .sizing import MemoryWatch, verdict
 
 REFERENCE_FILE = config.PROJECT_ROOT / "tests" / "data" / "reference.json"
-EB_DIR = config.PROJECT_ROOT / ".ebextensions"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 # The kinds of request sent, as locustfile.py names them.
 ONE, LIST, CSV, INVALID = KINDS = (
@@ -48,14 +47,6 @@ ONE, LIST, CSV, INVALID = KINDS = (
     "CSV file",
     "invalid row (400 expected)",
 )
-# For sizing an instance: the memory the system takes beside the server (Amazon Linux, Docker
-# or the platform's agents, nginx: a generous guess), and what one request of the largest
-# size (MAX_CONTENT_LENGTH) adds while it is scored (README: Limits), in MB.
-SYSTEM_MB = 400
-LARGEST_REQUEST_MB = 50
-# Memory of the burstable instance types (t3.micro, t4g.small...) by size, in MB.
-SIZES_MB = {"nano": 512, "micro": 1024, "small": 2048, "medium": 4096, "large": 8192}
-SUGGESTED = ("t3.micro", "t3.small", "t3.medium", "t3.large")
 
 
 class LoadError(Exception):
@@ -196,83 +187,6 @@ def startup_line(path):
     return next((line for line in lines if "serving on" in line), "started")
 
 
-def memory_of(pid):
-    """A process's memory in MB, from /proc/<pid>/status (Linux).
-
-    VmRSS: now; VmHWM: the highest so far; RssAnon: its own memory; RssFile and RssShmem:
-    memory that maps files (the libraries), which gunicorn's workers share.
-    """
-    figures = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
-            figures[key] = int(value.split()[0]) / 1024
-    return figures
-
-
-def children_of(pid):
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue  # it has just exited
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: the parent
-                children.append(int(entry.name))
-    return children
-
-
-class MemoryWatch(threading.Thread):
-    """Reads the memory of the server's processes (gunicorn: master and workers) 5 times
-    a second while the load runs, and keeps each process's highest figures."""
-
-    def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peaks = {}  # pid -> {figure: highest MB}
-        self.done = threading.Event()
-        self.read()
-        self.at_rest = sum(figures["VmRSS"] for figures in self.peaks.values())
-
-    def read(self):
-        for pid in [self.pid, *children_of(self.pid)]:
-            try:
-                figures = memory_of(pid)
-            except (OSError, ValueError):
-                continue  # it has just exited
-            peaks = self.peaks.setdefault(pid, {})
-            for key, value in figures.items():
-                peaks[key] = max(peaks.get(key, 0), value)
-
-    def run(self):
-        while not self.done.wait(0.2):
-            self.read()
-
-    def stop(self):
-        self.done.set()
-        self.join()
-        self.read()
-
-    @property
-    def peak(self):
-        """The highest memory of each process, added up (they need not peak together)."""
-        return sum(figures["VmHWM"] for figures in self.peaks.values())
-
-    def server_mb(self, workers):
-        """The server's peak with `workers` gunicorn workers (waitress: its one process).
-
-        A worker's own memory counts once per worker; the libraries they map, once.
-        """
-        main = self.peaks[self.pid]["VmHWM"]
-        workers_seen = [figures for pid, figures in self.peaks.items() if pid != self.pid]
-        if not workers_seen:
-            return main
-        shared = [f.get("RssFile", 0) + f.get("RssShmem", 0) for f in workers_seen]
-        own = [f["VmHWM"] - s for f, s in zip(workers_seen, shared, strict=True)]
-        return main + workers * max(own) + max(shared)
-
-
 # ---- The load: locust, headless ----
 
 
@@ -323,87 +237,6 @@ def print_table(stats):
         )
 
 
-def eb_settings():
-    """-> (instance type, THREADS, WEB_CONCURRENCY) from .ebextensions/, or None."""
-    if not EB_DIR.is_dir():
-        return None
-    text = "\n".join(path.read_text(encoding="utf-8") for path in EB_DIR.glob("*.config"))
-
-    def value(name, default):
-        found = re.search(rf"^\s*{name}:\s*\"?([\w.]+)", text, re.MULTILINE)
-        return found.group(1) if found else default
-
-    instance = value("InstanceTypes", "t3.micro")  # the first, when several are listed
-    defaults = Settings()
-    return (
-        instance,
-        int(value("THREADS", defaults.threads)),
-        int(value("WEB_CONCURRENCY", defaults.workers)),
-    )
-
-
-def instance_mb(instance):
-    family, _, size = instance.partition(".")
-    return SIZES_MB.get(size) if family in ("t2", "t3", "t3a", "t4g") else None
-
-
-def sizing(watch, gunicorn, threads, workers):
-    """-> (the server's settings in words, MB needed at most, requests scored at once)."""
-    if gunicorn:
-        at_once, words = workers * threads, f"WEB_CONCURRENCY={workers} x THREADS={threads}"
-    else:
-        at_once, words, workers = threads, f"THREADS={threads}", 1
-    needed = SYSTEM_MB + watch.server_mb(workers) + at_once * LARGEST_REQUEST_MB
-    return words, needed, at_once
-
-
-def verdict(watch, gunicorn, local_settings):
-    """Plain sentences: does the instance in .ebextensions/ hold the server, with what room."""
-    if watch is None:
-        return ["Memory not measured, so no instance sizing: run without --url, on Linux."]
-    eb = eb_settings()
-    if eb is None:
-        threads, workers = local_settings.threads, local_settings.workers
-        words, needed, at_once = sizing(watch, gunicorn, threads, workers)
-        fits = [name for name in SUGGESTED if needed * 1.1 <= instance_mb(name)]
-        choice = f"a {fits[0]} ({instance_mb(fits[0]) // 1024} GiB)" if fits else "more memory"
-        return [
-            f"No .ebextensions/ here. With {words} as run here, an instance needs about "
-            f"{needed:,.0f} MB (with room to spare: {choice})."
-        ]
-    instance, threads, workers = eb
-    words, needed, at_once = sizing(watch, gunicorn, threads, workers)
-    memory = instance_mb(instance)
-    why = (
-        f"{SYSTEM_MB} MB system + {needed - SYSTEM_MB - at_once * LARGEST_REQUEST_MB:,.0f} MB "
-        f"server (as measured) + {at_once} requests of the largest size x {LARGEST_REQUEST_MB} MB"
-    )
-    if memory is None:
-        return [f"{instance} (.ebextensions/) with {words} needs about {needed:,.0f} MB: {why}."]
-    size = f"{instance} ({memory / 1024:g} GiB)"
-    if needed > memory:
-        bigger = next((name for name in SUGGESTED if needed * 1.1 <= instance_mb(name)), None)
-        return [
-            f"A {size} is too small for {words}: {needed:,.0f} MB needed ({why}). "
-            f"Lower THREADS{' or WEB_CONCURRENCY' if gunicorn else ''}"
-            + (f", or choose a {bigger} in .ebextensions/03-autoscaling.config." if bigger else ".")
-        ]
-    spare = memory - needed
-    if gunicorn:
-        per_worker = watch.server_mb(workers + 1) - watch.server_mb(workers)
-        more = int(spare // (per_worker + threads * LARGEST_REQUEST_MB))
-        room = f"room for {more} more workers" if more else "no room for another worker"
-    else:
-        more = int(spare // LARGEST_REQUEST_MB)
-        room = f"room for {more} more threads" if more else "no room for another thread"
-    return [
-        f"A {size} (.ebextensions/) holds {words} with {room}: "
-        f"{needed:,.0f} of {memory:,} MB ({why}).",
-        f"Throughput: this machine's {os.cpu_count()} cores, shared with locust; a t3 "
-        "instance has 2 vCPUs, at full speed only while it has CPU credits.",
-    ]
-
-
 def report(users, stats, failures, watch, gunicorn, local_settings):
     """Print the table and the verdict -> the exit code: 1 when any request went wrong."""
     print_table(stats)
@@ -430,8 +263,11 @@ def report(users, stats, failures, watch, gunicorn, local_settings):
         f"\nAt {users} users: {number(total, 'Requests/s'):,.0f} req/s, "
         f"p99 {number(total, '99%'):,.0f} ms, {errors:,} errors, {peak}."
     )
-    for line in verdict(watch, gunicorn, local_settings):
-        print(line)
+    print(verdict(watch, gunicorn, local_settings))
+    print(
+        f"Throughput on this machine's {os.cpu_count()} cores, with locust on them too; a t3 "
+        "instance has 2 vCPUs, at full speed only while it has CPU credits."
+    )
     if number(total, "Request Count") == 0:
         print("error: no request was answered")
         return 1
