@@ -303,6 +303,9 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 1
     gunicorn = (config.PROJECT_ROOT / "gunicorn.conf.py").exists()
+    # Stopped by SIGTERM (a CI time limit, `kill`): stop the server and locust first, as
+    # for Ctrl-C. The server runs in a process group of its own, which no signal reaches.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     with tempfile.TemporaryDirectory(prefix="load-") as folder:
         folder = Path(folder)
         requests = requests_to_send(schema, valid_rows(schema), args.csv_rows)
@@ -327,6 +330,9 @@ def main(argv=None):
         except LoadError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            print("Interrupted: no report.")
+            return 130
         finally:
             if watch is not None:
                 watch.stop()
