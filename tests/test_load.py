@@ -98,3 +98,13 @@ def test_a_url_with_no_server_is_refused_in_one_line(render):
     assert result.stderr.strip() == (
         "error: http://127.0.0.1:9/ready does not answer 200: is the server running?"
     )
+
+
+def test_the_sizing_uses_the_figures_the_server_tests_hold():
+    """sizing.py's system and per-request memory are test_server.py's EB sizing constants."""
+    from conftest import TEMPLATE
+    from test_server import PEAK_MB, SYSTEM_MB
+
+    sizing = (TEMPLATE / "template" / "src" / "{{package_name}}" / "sizing.py").read_text()
+    assert f"\nSYSTEM_MB = {SYSTEM_MB}\n" in sizing
+    assert f"\nLARGEST_REQUEST_MB = {max(PEAK_MB.values())}\n" in sizing
