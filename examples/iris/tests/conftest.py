@@ -1,10 +1,15 @@
 """Shared fixtures: the trained model, loaded once, and the web app built from it."""
 
+import os
+
 import numpy as np
 import pytest
 
 from iris_classifier.app import create_app
 from iris_classifier.model import ModelError, load_model
+
+# The apps the tests make would each write an access line per request to the test output.
+os.environ.setdefault("ACCESS_LOG", "0")
 
 
 @pytest.fixture(scope="session")

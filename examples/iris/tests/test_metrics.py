@@ -78,7 +78,8 @@ def test_a_request_id_is_returned_and_a_plain_one_is_kept(client, row):
     assert odd != 'x"\\y' and len(odd) == 16
 
 
-def test_the_access_log_is_one_json_line_per_request_without_values(model, row, capfd):
+def test_the_access_log_is_one_json_line_per_request_without_values(model, row, capfd, monkeypatch):
+    monkeypatch.setenv("ACCESS_LOG", "1")  # conftest.py turns it off for the other tests
     client = create_app(copy.copy(model)).test_client()
     capfd.readouterr()
     client.post("/predict", json=row, headers={"X-Request-ID": "abc"})

@@ -100,7 +100,14 @@ def access_log_writer():
 
     threading.Thread(target=writer, name="access-log", daemon=True).start()
     atexit.register(write_pending)
+    log.flush = write_pending
     return log
+
+
+def flush_access_log():
+    """Write the lines still waiting: the server calls it before it prints "Stopped."."""
+    if access_log_writer.cache_info().currsize:  # an access log was made in this process
+        access_log_writer().flush()
 
 
 @functools.lru_cache(maxsize=4)

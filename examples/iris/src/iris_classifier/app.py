@@ -7,6 +7,7 @@ GET  /model             the model card: JSON, or HTML for a browser
 GET  /api               the API for people; GET /openapi.json for programs
 GET  /monitor           recent traffic against the training data (drift); /monitor.json
 GET  /health, /ready    the process is alive; the model is loaded
+GET  /ping, POST /invocations   /ready and /predict under the names Amazon SageMaker uses
 GET  /metrics           figures for Prometheus (metrics.py)
 POST /feedback          the true outcome of a prediction, for the prediction log (feedback.py)
 """
@@ -34,7 +35,16 @@ from .model import ModelError, PredictionError, ValidationError, load_model
 from .predictions_log import PredictionLog
 from .schema import TRUE_WORDS
 
-API_PATHS = {"/predict", "/health", "/ready", "/openapi.json", "/metrics", "/feedback"}
+API_PATHS = {
+    "/predict",
+    "/invocations",
+    "/health",
+    "/ready",
+    "/ping",
+    "/openapi.json",
+    "/metrics",
+    "/feedback",
+}
 HTML_HEADERS = {
     # No script anywhere; inline styles only for the widths of the probability bars.
     "Content-Security-Policy": (
@@ -121,7 +131,8 @@ def add_routes(app, model):
     example_csv = batch.example_csv(schema, blank_form)
     document = openapi.document(model, example_row, example_answer, example_csv)
     openapi_json = json.dumps(document, allow_nan=False)
-    card_json = json.dumps(model.metadata, allow_nan=False)
+    card = {**model.metadata, "version": model.version}  # a model from before versions too
+    card_json = json.dumps(card, allow_nan=False)
     api_examples = {
         "body": shlex.quote(json.dumps(example_row, allow_nan=False)),  # quoted for a shell
         "answer": json.dumps(example_answer, indent=2, allow_nan=False),
@@ -157,6 +168,7 @@ def add_routes(app, model):
         return render_template("form.html", **page, values=texts, errors={}, result=result)
 
     @app.post("/predict")
+    @app.post("/invocations")  # SageMaker's name for it: the same request, the same answer
     def predict():
         if request.mimetype == "application/json":
             payload = api.read_json(request.get_data())
@@ -200,7 +212,7 @@ def add_routes(app, model):
     @app.get("/model")
     def model_card():
         if wants_html():
-            response = Response(render_template("model.html", card=model.metadata))
+            response = Response(render_template("model.html", card=card))
         else:
             response = Response(card_json, mimetype="application/json")
         response.vary.add("Accept")
@@ -219,6 +231,7 @@ def add_routes(app, model):
         return {"status": "ok"}
 
     @app.get("/ready")
+    @app.get("/ping")  # SageMaker's health check
     def ready():
         return {"status": "ready"}
 
@@ -231,6 +244,7 @@ def add_not_ready_routes(app, message):
         return {"status": "ok"}
 
     @app.get("/ready")
+    @app.get("/ping")
     def ready():
         return {"status": "not ready", "error": message}, 503
 

@@ -43,17 +43,24 @@ MODEL = Gauge(
     "model_info",
     "The model served (1), its version as labels",
     ["version", "created_at"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 MODEL_LOAD_SECONDS = Gauge(
-    "model_load_seconds", "Seconds the process took to load the model", multiprocess_mode="max"
+    "model_load_seconds", "Seconds the process took to load the model", multiprocess_mode="livemax"
 )
+
+
+_shown = set()  # the model_info labels this process has published
 
 
 def published(model, load_seconds):
     """Say which model is served; -> observe(inputs, predictions, probabilities, first_row),
     which Model.predict_matrix calls for every batch of rows it predicts."""
-    MODEL.labels(model.version, model.metadata.get("created_at", "unknown")).set(1)
+    labels = (model.version, model.metadata.get("created_at", "unknown"))
+    for old in _shown - {labels}:  # the version served before a switch (live_reload.py)
+        MODEL.labels(*old).set(0)
+    _shown.add(labels)
+    MODEL.labels(*labels).set(1)
     MODEL_LOAD_SECONDS.set(load_seconds)
     schema = model.schema
     ranged = [

@@ -10,6 +10,7 @@ import json
 import os
 import pickle
 import platform
+import re
 import warnings
 from importlib.metadata import version
 from pathlib import Path
@@ -46,8 +47,37 @@ class ValidationError(Exception):
         self.errors = errors
 
 
-def model_dir():
+# models/LIVE names the live version, one of the folders in models/versions/ (versions.py).
+LIVE_FILE = "LIVE"
+VERSIONS_FOLDER = "versions"
+VERSION_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{8}")  # 20261207-134501-1a2b3c4d
+
+
+def models_root():
+    """The models folder: models/ in the project, or the MODEL_DIR environment variable."""
     return Path(os.environ.get("MODEL_DIR") or config.PROJECT_ROOT / "models")
+
+
+def live_version(root=None):
+    """The id of the live version (models/LIVE), or None in a project without versions."""
+    path = Path(root or models_root()) / LIVE_FILE
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise unreadable(path, error) from None
+    if not VERSION_ID.fullmatch(text):
+        raise ModelError(f"{path} must hold a version id, such as 20261207-134501-1a2b3c4d")
+    return text
+
+
+def model_dir(root=None):
+    """The live version's folder, models/versions/<id>; models/ itself when there is no
+    models/LIVE (a project trained before versions, or MODEL_DIR naming one version)."""
+    root = Path(root or models_root())
+    live = live_version(root)
+    return root / VERSIONS_FOLDER / live if live else root
 
 
 def library_versions():
@@ -181,7 +211,10 @@ class Model:
 
     @property
     def version(self):
-        """The first 12 hex digits of the model file's SHA-256 (model.json has them all)."""
+        """The version id (models/versions/<id>); for a model trained before versions, the
+        first 12 hex digits of the model file's SHA-256 (model.json has them all)."""
+        if self.metadata.get("version"):
+            return self.metadata["version"]
         digest = self.metadata.get("sha256", {}).get(self.metadata.get("model_file"))
         return digest[:12] if digest else "unknown"
 
@@ -357,6 +390,8 @@ def metadata_problem(metadata):
     onnx = metadata.get("onnx") or {}
     if not isinstance(onnx, dict) or (onnx.get("used") and not isinstance(onnx.get("file"), str)):
         return "onnx must be an object naming its file"
+    if metadata.get("version") is not None and not VERSION_ID.fullmatch(str(metadata["version"])):
+        return f"version {metadata['version']!r} is not a version id"
     for key, kind in (("sha256", dict), ("input_columns", list), ("input_dtypes", list)):
         if metadata.get(key) is not None and not isinstance(metadata[key], kind):
             return f"{key!r} must be {JSON_TYPES[kind]}"
@@ -368,7 +403,8 @@ def metadata_problem(metadata):
 
 
 def load_model(directory=None):
-    """Read models/model.json and the model file it names; raise ModelError if unusable."""
+    """Read the live version's model.json and the model file it names (directory: another
+    version's folder); raise ModelError if unusable."""
     directory = Path(directory) if directory else model_dir()
     metadata = read_metadata(directory)
     check_versions(metadata.get("versions", {}))

@@ -1,8 +1,11 @@
 """Start the production web server, waitress: `make serve` or `python -m <package>.serve`.
 
 Its settings come from environment variables (see settings.py), for example
-`PORT=8080 THREADS=16 make serve`. Ctrl-C stops it, and so does SIGTERM (`docker stop`,
-Elastic Beanstalk): either way the requests in progress are answered first.
+`PORT=8080 THREADS=16 make serve`. With the one argument `serve`, as Amazon SageMaker starts
+the image, it listens where SageMaker expects (settings.sagemaker_mode). Ctrl-C stops it, and
+so does SIGTERM (`docker stop`, Elastic Beanstalk, SageMaker): either way the requests in
+progress are answered first. When `make promote` or `make rollback` switches the live model
+version, the server answers with it within a second (live_reload.py).
 """
 
 import logging
@@ -19,8 +22,10 @@ from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import RequestEntityTooLarge
 
 from .app import create_app
+from .live_reload import LiveApp
 from .model import ModelError, load_model
-from .settings import SettingsError, configure_logging, from_env
+from .settings import SettingsError, configure_logging, from_env, sagemaker_mode
+from .tracking import flush_access_log
 
 
 class TooLargeTask(WSGITask):
@@ -131,13 +136,20 @@ def serve_until_stopped(connections, grace):
         wasyncore.loop(timeout=0.1, map=connections, count=1)
 
 
-def main():
+def main(arguments=None):
+    arguments = sys.argv[1:] if arguments is None else arguments
+    if arguments == ["serve"]:  # `docker run <image> serve`: Amazon SageMaker
+        sagemaker_mode()
+    elif arguments:
+        print(f"error: unknown arguments {arguments}: the only one is serve", file=sys.stderr)
+        return 2
     configure_logging()
     # "Task queue depth is N" only says that requests waited for a free thread: normal under load.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     try:
         settings = from_env()
         app = create_app(load_model())  # a missing or broken model stops here, in one line
+        app = LiveApp(app, create_app)  # follows `make promote` and `make rollback`
     except (SettingsError, ModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -169,6 +181,7 @@ def main():
             settings.graceful_timeout,
         )
     server.task_dispatcher.shutdown(timeout=1)
+    flush_access_log()
     print("Stopped.", flush=True)
     if unfinished:
         os._exit(0)  # not Python's normal exit, which can crash under threads still predicting

@@ -13,11 +13,15 @@ PREDICTION_LOG       a file to append every prediction to, as JSON lines (off wh
 PREDICTION_LOG_INPUTS  1: the prediction log also keeps the values sent (0, the default)
 PREDICTION_LOG_MB    the prediction log's size before it is rotated (100); 3 old files kept
 MONITOR_WINDOW       recent rows /monitor compares with training (1000); memory grows with it
+
+`serve` as the server's only argument (Amazon SageMaker starts the image as
+`docker run <image> serve`) sets HOST and PORT, and MODEL_DIR if unset: see sagemaker_mode().
 """
 
 import logging
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import config
 
@@ -112,6 +116,25 @@ def from_env(environ=None):
         prediction_log_mb=env_int("PREDICTION_LOG_MB", defaults.prediction_log_mb, environ),
         monitor_window=window,
     )
+
+
+# Where SageMaker unpacks the model.tar.gz named by the model's ModelDataUrl, if it has one.
+SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
+
+
+def sagemaker_mode(environ=None, model_dir=SAGEMAKER_MODEL_DIR):
+    """Settings for SageMaker's container contract, written into the environment.
+
+    SageMaker sends GET /ping and POST /invocations to port 8080, or in an inference
+    pipeline to the port in SAGEMAKER_BIND_TO_PORT. The model is the one SageMaker unpacked
+    into /opt/ml/model when that holds a model.json, else the image's own models/ (a
+    MODEL_DIR given in the SageMaker model's Environment wins over both).
+    """
+    environ = os.environ if environ is None else environ
+    environ["HOST"] = "0.0.0.0"
+    environ["PORT"] = environ.get("SAGEMAKER_BIND_TO_PORT", "").strip() or "8080"
+    if not environ.get("MODEL_DIR", "").strip() and (Path(model_dir) / "model.json").is_file():
+        environ["MODEL_DIR"] = str(model_dir)
 
 
 def configure_logging():

@@ -2,7 +2,8 @@
 
 The id comes from the client's X-Request-ID header when it is a short, plain token (a
 proxy or a caller may have made one already), or is made here; the answer carries it in
-X-Request-ID, and the access log and the prediction log (predictions_log.py) name it.
+X-Request-ID, and the access log and the prediction log (predictions_log.py) name it. The
+answer also says which model version made it, in X-Model-Version.
 
 An access log line is one JSON object on stdout: time, id, method, route, status,
 milliseconds, model version. It never holds the values sent (ACCESS_LOG=0 turns it off).
@@ -56,8 +57,9 @@ def install(app, settings):
         if count:
             metrics.count_request(route, status, seconds)
         response.headers["X-Request-ID"] = g.request_id
+        model = current_app.config.get("MODEL_VERSION", "none")
+        response.headers["X-Model-Version"] = model
         if log is not None:
-            model = current_app.config.get("MODEL_VERSION", "none")
             log(request.method, route, status, seconds, model)
         return response
 
@@ -65,6 +67,7 @@ def install(app, settings):
     app.after_request(finish)
 
 
+@functools.cache  # one writer a process, however many apps (a new one at each model switch)
 def access_log_writer():
     """-> log(method, route, status, seconds, model): one JSON line for stdout.
 
@@ -97,7 +100,14 @@ def access_log_writer():
 
     threading.Thread(target=writer, name="access-log", daemon=True).start()
     atexit.register(write_pending)
+    log.flush = write_pending
     return log
+
+
+def flush_access_log():
+    """Write the lines still waiting: the server calls it before it prints "Stopped."."""
+    if access_log_writer.cache_info().currsize:  # an access log was made in this process
+        access_log_writer().flush()
 
 
 @functools.lru_cache(maxsize=4)

@@ -4,31 +4,40 @@ Run with `make train` (or `python -m iris_classifier.train`).
 """
 
 import json
+import os
+import shutil
 import sys
+import tempfile
+import time
+import warnings
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
-from sklearn import metrics
 from sklearn.feature_selection import SequentialFeatureSelector
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold, cross_validate, train_test_split
 
-from . import columns, config, data, onnx_model
+from . import columns, config, data, differential, onnx_model, versions
+from .differential import score
 from .model import (
     METADATA_VERSION,
+    VERSIONS_FOLDER,
     Model,
     ModelError,
     file_digest,
     library_versions,
+    live_version,
+    load_model,
     model_dir,
+    models_root,
     plain_values,
     save_estimator,
 )
 from .pipeline import make_pipeline_for, make_selection_pipeline
-from .profile import PROFILE_FILE, make_profile, max_probabilities, save_profile
+from .profile import make_profile, max_probabilities, save_profile
 from .schema import Schema, safe_names
 
-REFERENCE_FILE = config.PROJECT_ROOT / "tests" / "data" / "reference.json"
 SCORERS = {
     "classification": {"accuracy": "accuracy", "f1_macro": "f1_macro"},
     "regression": {
@@ -37,19 +46,6 @@ SCORERS = {
         "rmse": "neg_root_mean_squared_error",
     },
 }
-
-
-def score(task, y_true, y_pred):
-    if task == "classification":
-        return {
-            "accuracy": float(metrics.accuracy_score(y_true, y_pred)),
-            "f1_macro": float(metrics.f1_score(y_true, y_pred, average="macro")),
-        }
-    return {
-        "r2": float(metrics.r2_score(y_true, y_pred)),
-        "mae": float(metrics.mean_absolute_error(y_true, y_pred)),
-        "rmse": float(metrics.root_mean_squared_error(y_true, y_pred)),
-    }
 
 
 # A class needs a row held out for testing and two left to cross-validate on.
@@ -327,22 +323,42 @@ def describe(schema, estimator, digest, n_rows, cv_metrics, holdout):
 
 
 def save(estimator, metadata, reference_rows, reference_target, onnx_bytes, profile=None):
-    directory = model_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    save_estimator(estimator, directory / metadata["model_file"], config.MODEL_FORMAT)
-    onnx_path = directory / "model.onnx"
-    onnx_path.unlink(missing_ok=True)
+    """Write a new version, models/versions/<id>/, and make it live if the promotion rule
+    (versions.decide) allows; -> (id, promoted?, the reason)."""
+    root = models_root()
+    (root / VERSIONS_FOLDER).mkdir(parents=True, exist_ok=True)
+    # Written in a hidden folder, renamed when complete: a version folder is always whole.
+    folder = Path(tempfile.mkdtemp(dir=root / VERSIONS_FOLDER, prefix=".new-"))
+    try:
+        version, promoted, reason = write_version(
+            folder, estimator, metadata, reference_rows, reference_target, onnx_bytes, profile
+        )
+        final = versions.version_folder(version, root)
+        if final.exists():
+            raise ModelError(f"{final} exists already: train again in a second")
+        os.rename(folder, final)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if promoted:
+        versions.switch(version, "promote", root)
+    return version, promoted, reason
+
+
+def write_version(
+    folder, estimator, metadata, reference_rows, reference_target, onnx_bytes, profile
+):
+    save_estimator(estimator, folder / metadata["model_file"], config.MODEL_FORMAT)
     predictor = None
     if onnx_bytes:
-        onnx_path.write_bytes(onnx_bytes)
+        (folder / "model.onnx").write_bytes(onnx_bytes)
         predictor = onnx_model.OnnxPredictor(onnx_bytes, config.TASK == "classification")
     written = [metadata["model_file"], *(["model.onnx"] if onnx_bytes else [])]
-    metadata["sha256"] = {name: file_digest(directory / name) for name in written}
-    (directory / "model.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-    if profile is None:
-        (directory / PROFILE_FILE).unlink(missing_ok=True)  # it would describe the old model
-    else:
-        save_profile(profile, directory, metadata)
+    metadata["sha256"] = {name: file_digest(folder / name) for name in written}
+    version = versions.version_id(metadata["created_at"], metadata["sha256"][written[0]])
+    metadata["version"] = version
+    if profile is not None:
+        save_profile(profile, folder, metadata)
     # Reference predictions for the differential test: the same rows must predict the same.
     model = Model(estimator, metadata, predictor)
     reference = {
@@ -351,8 +367,66 @@ def save(estimator, metadata, reference_rows, reference_target, onnx_bytes, prof
         "predictions": plain_values(estimator.predict(model.inputs(reference_rows))),
         "results": model.predict_clean(reference_rows),
     }
-    REFERENCE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    REFERENCE_FILE.write_text(json.dumps(reference) + "\n", encoding="utf-8")
+    (folder / versions.REFERENCE).write_text(json.dumps(reference) + "\n", encoding="utf-8")
+    live = live_model()
+    if live is not None:
+        metadata["differential"] = differential.compare(
+            model, live, reference_rows, reference["target"], live_reference_rows()
+        )
+    promoted, reason = versions.decide(metadata.get("differential"))
+    if live is not None:
+        metadata["differential"].update(promoted=promoted, reason=reason)
+    (folder / "model.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    return version, promoted, reason
+
+
+def live_model():
+    """The live version, to compare a new one with; None if there is none (or it is unusable)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library versions: said when it is served
+            return load_model()
+    except ModelError as error:
+        if live_version() is not None or (models_root() / "model.json").exists():
+            print(f"The live model cannot be loaded, so no comparison: {error}")
+        return None
+
+
+def live_reference_rows():
+    """The rows the live version's tests check (its reference.json), to compare on too."""
+    path = model_dir() / versions.REFERENCE
+    if not path.exists():
+        path = versions.TESTS_REFERENCE  # a project trained before versions
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def differential_report(found):
+    """The differential check in a few lines, for `make train`."""
+    if not found:
+        return "Differential check: no live version to compare with."
+    lines = [f"Differential check against the live version {found['live_version']}:"]
+    if found["agreement"] is not None:
+        lines.append(
+            f"  agreement  {found['agreement']:.1%} of {found['rows']} rows "
+            f"({found['changed_count']} changed)"
+        )
+    if found["change"] is not None:
+        lines.append(
+            f"  {found['metric']:<10} {found['new']:.3f} (live {found['live']:.3f}, "
+            f"change {found['change']:+.3f})"
+        )
+    timing = found["ms_per_row"]
+    if timing["new"] is not None:
+        lines.append(f"  latency    {timing['new']:.2f} ms per row (live {timing['live']:.2f})")
+    seconds = found["training_seconds"]
+    if seconds["new"] is not None and seconds["live"] is not None:
+        lines.append(f"  training   {seconds['new']:.1f} s (live {seconds['live']:.1f} s)")
+    for change in found["changed"][:3]:
+        lines.append(f"  changed    {change['live']} -> {change['new']}: {change['row']}"[:100])
+    return "\n".join(lines)
 
 
 def model_card(metadata):
@@ -382,18 +456,30 @@ def model_card(metadata):
         lines.append(f"  serving   ONNX Runtime (max difference {onnx['max_difference']:.1e})")
     else:
         lines.append(f"  serving   scikit-learn{' (' + onnx['reason'] + ')' if onnx else ''}")
-    lines.append(f"  saved     {model_dir() / metadata['model_file']}, model.json, profile.json")
+    folder = versions.version_folder(metadata["version"])
+    lines.append(f"  saved     {folder / metadata['model_file']}, model.json, profile.json")
     return "\n".join(lines)
 
 
 def main():
     try:
+        started = time.perf_counter()
         result = import_existing() if config.MODEL_SOURCE == "existing" else train()
-        save(*result)
+        metadata = result[1]
+        metadata["training_seconds"] = round(time.perf_counter() - started, 3)
+        version, promoted, reason = save(*result)
     except (data.DataError, ModelError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(model_card(result[1]))
+    print(model_card(metadata))
+    print(differential_report(metadata.get("differential")))
+    if promoted:
+        print(f"Version {version} is live: {reason}.")
+    else:
+        print(
+            f"Version {version} is kept as a candidate: {reason}. "
+            f"To make it live anyway: make promote VERSION={version} FORCE=1"
+        )
     return 0
 
 
