@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import DATA, TEMPLATE
+from conftest import DATA, TEMPLATE, live_dir
 
 
 def shell(command, cwd, timeout=900):
@@ -26,8 +26,8 @@ def test_copy_with_trust_bootstraps_a_trained_tested_committed_project(tmp_path)
     output = result.stdout + result.stderr
     assert "bootstrap stopped" not in output, output[-3000:]
     assert (project / ".venv" / "bin" / "python").exists()
-    assert (project / "models" / "model.pkl").exists()
-    assert (project / "models" / "model.json").exists()
+    assert (live_dir(project) / "model.pkl").exists()
+    assert (live_dir(project) / "model.json").exists()
     assert " passed" in output  # the project's own tests ran in the bootstrap
     log = shell("git log --oneline", project).stdout.splitlines()
     assert len(log) == 1
@@ -63,7 +63,7 @@ def test_skipping_tasks_prints_commands_that_work_when_run_literally(tmp_path):
     )
     done = shell(steps + " && make test", tmp_path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert (tmp_path / "x" / "models" / "model.pkl").exists()
+    assert (live_dir(tmp_path / "x") / "model.pkl").exists()
 
 
 @pytest.mark.slow

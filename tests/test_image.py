@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import OUTPUT, package_of
+from conftest import OUTPUT, live_dir, package_of
 from deploy_helpers import base_image, full_image_name
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -85,7 +85,8 @@ def sh(command, cwd=None, timeout=1800, check=True):
 # the server the image started. Prints the status and the answer.
 PREDICT = """
 import json, urllib.error, urllib.request
-fields = json.load(open("/app/models/model.json"))["schema"]
+card = urllib.request.Request("http://127.0.0.1:8000/model", headers={"Accept": "application/json"})
+fields = json.load(urllib.request.urlopen(card, timeout=10))["schema"]
 row = {field["name"]: field["default"] for field in fields}
 request = urllib.request.Request(
     "http://127.0.0.1:8000/predict", data=json.dumps(row).encode(),
@@ -103,7 +104,8 @@ PING = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/pin
 # and to /invocations. Prints {kind: [[status, answer] from /predict, the same from /invocations]}.
 INVOCATIONS = """
 import json, urllib.error, urllib.request
-fields = json.load(open("/app/models/model.json"))["schema"]
+card = urllib.request.Request("http://127.0.0.1:8080/model", headers={"Accept": "application/json"})
+fields = json.load(urllib.request.urlopen(card, timeout=10))["schema"]
 row = {field["name"]: field["default"] for field in fields}
 bodies = {
     "json": (json.dumps([row, row]), "application/json"),
@@ -127,7 +129,7 @@ print(json.dumps({kind: [post(path, *body) for path in ("/predict", "/invocation
 @pytest.mark.parametrize("variant", IMAGE_VARIANTS)
 def test_image_builds_runs_and_predicts(render, container_tools, variant):
     project = render(IMAGE_VARIANTS[variant])
-    meta = json.loads((project / "models" / "model.json").read_text())
+    meta = json.loads((live_dir(project) / "model.json").read_text())
     timings = {}
 
     # The base image: the official name, made locally (cached after the first time).

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TEMPLATE, package_of, run, train
+from conftest import TEMPLATE, live_dir, package_of, run, train
 from copier import run_copy, run_update
 
 pytestmark = pytest.mark.slow
@@ -62,8 +62,17 @@ def release(repo, tag, change):
 
 
 def as_trained_by_0_1(project):
-    """models/model.json as 0.1.x wrote it (layout 1), to exercise the 0.2.0 migration."""
-    path = project / "models" / "model.json"
+    """models/ as 0.1.x wrote it: one model at the top, no versions, and model.json in
+    layout 1, to exercise the 0.2.0 migration."""
+    models = project / "models"
+    live = live_dir(project)
+    if live != models:
+        for file in live.iterdir():
+            file.replace(models / file.name)
+        shutil.rmtree(models / "versions")
+        (models / "LIVE").unlink()
+        (models / "HISTORY").unlink(missing_ok=True)
+    path = models / "model.json"
     metadata = json.loads(path.read_text())
     del metadata["metadata_version"], metadata["sha256"]
     metadata["target"] = {"name": "target", "classes": metadata["target"]["classes"]}
@@ -203,7 +212,7 @@ def test_a_same_line_edit_conflicts_visibly_and_loses_nothing(template_repo, tmp
     assert USER_README_LINE in text
     # Copier leaves the file unmerged in git, so `git status` and `git diff` point at it.
     assert "UU README.md" in git(project, "status", "--porcelain")
-    assert (project / "models" / "model.pkl").exists()
+    assert (live_dir(project) / "model.pkl").exists()
 
 
 @pytest.mark.parametrize(
@@ -230,7 +239,7 @@ def test_changing_an_answer_rerenders_what_depends_on_it(
         train(project)
         assert (
             "RandomForest"
-            in json.loads((project / "models" / "model.json").read_text())["estimator"]
+            in json.loads((live_dir(project) / "model.json").read_text())["estimator"]
         )
     run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
 
