@@ -4,7 +4,6 @@ Screenshots of the form, a result, an error, the batch page and the monitor page
 desktop and phone width, are saved in test-output/screenshots/ (CI keeps them).
 """
 
-import json
 import random
 from pathlib import Path
 
@@ -190,18 +189,27 @@ def test_type_a_new_sentence_and_read_its_language(open_page, languages):
     shoot(page, "languages-result")
 
 
+IRIS_FIELDS = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+
+
 @pytest.mark.parametrize(("viewport", "suffix"), [(DESKTOP, ""), (PHONE, "-phone")])
 def test_the_monitor_page_after_shifted_traffic(open_page, iris, viewport, suffix):
-    reference = json.loads((iris.project / "tests" / "data" / "reference.json").read_text())
+    # Traffic like training (the 150 iris flowers, drawn at random), then one input shifted:
+    # only that input's card turns red.
+    from sklearn.datasets import load_iris
+
+    flowers = [dict(zip(IRIS_FIELDS, map(float, x), strict=True)) for x in load_iris().data]
     randomly = random.Random(13)
-    rows = [dict(randomly.choice(reference["rows"])) for _ in range(300)]
-    for row in rows[150:]:
-        row["petal_width_cm"] = 9.0  # far over the training range (0.1 to 2.5)
+    rows = [dict(randomly.choice(flowers)) for _ in range(1000)]
+    for row in rows[500:]:
+        row["petal_width_cm"] = round(row["petal_width_cm"] * 1.8 + 0.4, 1)
     assert iris.post_json(rows).status == 200
     page = open_page(iris, viewport)
     page.get_by_role("link", name="Monitor", exact=True).click()
     assert page.get_by_role("heading", name="Monitor", exact=True).is_visible()
-    card = page.locator("article", has=page.get_by_role("heading", name="petal width (cm)"))
-    assert "red" in card.locator(".light").first.inner_text()
+    for label in ("petal width (cm)", "sepal length (cm)"):
+        card = page.locator("article", has=page.get_by_role("heading", name=label))
+        expected = "red" if label.startswith("petal width") else "green"
+        assert expected in card.locator(".light").first.inner_text(), label
     assert page.locator("svg.chart").count() >= 5  # 4 inputs, the predictions, the confidence
     shoot(page, f"monitor{suffix}")
