@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from markupsafe import escape
 
+from iris_classifier import profile as profiles
 from iris_classifier.app import create_app
 from iris_classifier.model import model_dir
 from iris_classifier.monitor_pages import CSV_SAMPLE_ROWS
 from iris_classifier.monitor_report import main as monitor_report
 from iris_classifier.monitoring import RecentTraffic, light, make_report, psi
-from iris_classifier.profile import decile_edges, load_profile, make_profile, model_digest
 from iris_classifier.schema import Schema
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -26,7 +26,7 @@ ROWS = 500
 
 @pytest.fixture(scope="module")
 def profile(model):
-    found, problem = load_profile(model_dir(), model.metadata)
+    found, problem = profiles.load_profile(model_dir(), model.metadata)
     assert found is not None, problem
     return found
 
@@ -99,17 +99,17 @@ def post_rows(client, rows):
 
 
 def test_decile_edges_of_ten_numbers_make_ten_equal_bins():
-    edges = decile_edges(list(range(1, 11)))
+    edges = profiles.decile_edges(list(range(1, 11)))
     assert edges == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # each bin: above one edge, up to the next
     schema = Schema.from_list([{"name": "x", "label": "x", "kind": "integer", "required": True}])
     rows = [{"x": x} for x in range(1, 11)]
-    profile = make_profile(schema, "regression", None, rows, [1.0] * 10, None, 0.6)
+    profile = profiles.make_profile(schema, "regression", None, rows, [1.0] * 10, None, 0.6)
     assert profile["fields"]["x"]["shares"] == [0.1] * 10
     assert profile["fields"]["x"]["missing"] == 0
 
 
 def test_decile_edges_are_not_repeated():
-    assert decile_edges([0] * 80 + [1] * 20) == [0, 1]  # 3 bins: 0 or less, 0 to 1, over 1
+    assert profiles.decile_edges([0] * 80 + [1] * 20) == [0, 1]  # 3 bins: 0 or less, 0 to 1, over 1
 
 
 def test_psi_of_numbers_by_hand():
@@ -242,9 +242,12 @@ def test_a_profile_of_another_model_is_not_used(model, tmp_path, monkeypatch, ca
     profile = json.loads((model_dir() / "profile.json").read_text())
     profile["model_sha256"] = "f" * 64
     (tmp_path / "profile.json").write_text(json.dumps(profile))
-    found, problem = load_profile(tmp_path, model.metadata)
+    found, problem = profiles.load_profile(tmp_path, model.metadata)
     assert found is None
-    assert "another model (ffffffffffff" in problem and model_digest(model.metadata)[:12] in problem
+    assert (
+        "another model (ffffffffffff" in problem
+        and profiles.model_digest(model.metadata)[:12] in problem
+    )
     monkeypatch.setenv("MODEL_DIR", str(tmp_path))
     app = create_app(model)
     assert any("another model" in r.getMessage() for r in caplog.records)
@@ -258,7 +261,7 @@ def test_a_profile_of_another_model_is_not_used(model, tmp_path, monkeypatch, ca
 
 
 def test_monitor_report_writes_one_html_file_from_a_log(model, profile, tmp_path, capsys):
-    digest = model_digest(model.metadata)[:12]
+    digest = profiles.model_digest(model.metadata)[:12]
     rows = rows_like_training(model, profile, count=200)
     results = model.predict(rows)
     lines = []
@@ -281,11 +284,11 @@ def test_monitor_report_writes_one_html_file_from_a_log(model, profile, tmp_path
 
 
 def test_a_log_without_inputs_reports_outputs_only(model, tmp_path):
-    digest = model_digest(model.metadata)[:12]
+    digest = profiles.model_digest(model.metadata)[:12]
     prediction = model.predict_clean(model.validate([model.schema.defaults()])[0])[0]
     log = tmp_path / "predictions.log"
     log.write_text(json.dumps({"request_id": "a", "row": 0, "model": digest, **prediction}))
-    found, _ = load_profile(model_dir(), model.metadata)
+    found, _ = profiles.load_profile(model_dir(), model.metadata)
     traffic = RecentTraffic(model.metadata)
     traffic.record(None, [prediction["prediction"]])
     report = make_report(traffic.snapshot(), found, model.metadata, 1000, 1)

@@ -159,8 +159,9 @@ def decide(differential):
     """The promotion rule: -> (promote?, the reason in a few words).
 
     A new version is refused when its main metric (accuracy, or R² for a regression) is
-    below the live one's by more than config.PROMOTION_TOLERANCE, or when it takes more
-    than config.SLOWDOWN_TOLERANCE times as long to predict a row.
+    below the live one's by more than config.PROMOTION_TOLERANCE. A version that takes more
+    than config.SLOWDOWN_TOLERANCE times as long to predict a row is promoted, and flagged:
+    a slower model may be the price of a better one, and the person retraining decides.
     """
     if differential is None:
         return True, "no version was live"
@@ -170,16 +171,18 @@ def decide(differential):
             f"{metric} {new:.3f} is below the live version's {live:.3f} by more than "
             f"PROMOTION_TOLERANCE ({config.PROMOTION_TOLERANCE})"
         )
+    if new is None or live is None:
+        reason = "no metric to compare"
+    else:
+        reason = f"{metric} {new:.3f} against the live version's {live:.3f}"
     new_ms, live_ms = differential["ms_per_row"]["new"], differential["ms_per_row"]["live"]
     slowdown = differential.get("slowdown")
     if slowdown and slowdown > config.SLOWDOWN_TOLERANCE and new_ms - live_ms > NOISE_MS:
-        return False, (
-            f"{new_ms:.2f} ms per row is over SLOWDOWN_TOLERANCE ({config.SLOWDOWN_TOLERANCE}x) "
-            f"times the live version's {live_ms:.2f} ms"
+        return True, (
+            f"{reason}; FLAGGED: {new_ms:.2f} ms per row, {slowdown:.1f} times the live "
+            f"version's {live_ms:.2f} ms (over SLOWDOWN_TOLERANCE, {config.SLOWDOWN_TOLERANCE}x)"
         )
-    if new is None or live is None:
-        return True, "not slower (no metric to compare)"
-    return True, f"{metric} {new:.3f} against the live version's {live:.3f}, not slower"
+    return True, f"{reason}, not slower"
 
 
 def main_metric(metadata):
