@@ -329,6 +329,7 @@ def save(estimator, metadata, reference_rows, reference_target, onnx_bytes, prof
     (root / VERSIONS_FOLDER).mkdir(parents=True, exist_ok=True)
     # Written in a hidden folder, renamed when complete: a version folder is always whole.
     folder = Path(tempfile.mkdtemp(dir=root / VERSIONS_FOLDER, prefix=".new-"))
+    folder.chmod(0o755)  # mkdtemp makes it private; the server may run as another user
     try:
         version, promoted, reason = write_version(
             folder, estimator, metadata, reference_rows, reference_target, onnx_bytes, profile

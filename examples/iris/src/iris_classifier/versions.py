@@ -71,6 +71,7 @@ def write_live(version, root=None):
     handle, temporary = tempfile.mkstemp(dir=root, prefix=".LIVE-")
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         file.write(version + "\n")
+    os.chmod(temporary, 0o644)  # mkstemp makes it private; the server may run as another user
     os.replace(temporary, root / LIVE_FILE)
 
 
