@@ -24,9 +24,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from .batch import NUMBER_KINDS
+
 disable_created_metrics()  # no *_created series: they double the page and say little
 
-NUMBER_KINDS = ("number", "integer")
 # Seconds: a single row takes about a millisecond; a 5 MiB CSV about a second.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 

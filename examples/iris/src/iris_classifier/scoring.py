@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .batch import NUMBER_KINDS, restore
 from .schema import LIMITS, TEXT_MAX_LENGTH
 
-NUMBER_KINDS = ("number", "integer")
 BOOLEAN_WORDS = {  # as parse_text reads them, for a cell without spaces around it
     **{word: True for word in ("true", "yes", "y", "1", "on", "t")},
     **{word: False for word in ("false", "no", "n", "0", "off", "f")},
@@ -100,8 +100,6 @@ def cell_text(column, row):
 
 def restored(schema, row_texts):
     """A text cell with a ' in front (a scored file's formula guard) reads as it was sent."""
-    from .batch import restore  # here, not at the top: batch imports this module
-
     for name, text in row_texts.items():
         if text[:1] == "'" and schema.by_name[name].kind not in NUMBER_KINDS:
             row_texts[name] = restore(text)
