@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Times `make demo` on a fresh clone of this repository: from `git clone` to the service
+# answering /ready, then stops the service. The figure in CHANGELOG.md was measured so.
+#
+#   scripts/time-demo.sh [clone-folder]       (default: a new temporary folder)
+#
+# PORT (default 8765) keeps clear of a service already on 8000; it must be free.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+clone="${1:-$(mktemp -d)/demo-clone}"
+port="${PORT:-8765}"
+if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+    echo "something already answers on port $port: set PORT to a free one" >&2
+    exit 2
+fi
+rm -rf "$clone"
+start=$(date +%s.%N)
+git clone --quiet "$repo" "$clone"
+cd "$clone"
+# Its own process group, so that stopping it stops make and the server it started.
+PORT="$port" setsid make demo >demo.log 2>&1 &
+demo=$!
+stop() { kill -TERM -- "-$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; }
+trap stop EXIT
+until curl -sf -o /dev/null "http://127.0.0.1:$port/ready"; do
+    if ! kill -0 "$demo" 2>/dev/null; then
+        echo "make demo stopped before the service answered; $clone/demo.log:" >&2
+        tail -n 20 demo.log >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+end=$(date +%s.%N)
+echo "make demo on a fresh clone: /ready answered after $(awk "BEGIN { printf \"%.1f\", $end - $start }") s"
+echo "(uv: $(command -v uv || echo absent); log: $clone/demo.log)"
