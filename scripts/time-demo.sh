@@ -18,18 +18,18 @@ start=$(date +%s.%N)
 git clone --quiet "$repo" "$clone"
 cd "$clone"
 # Its own process group, so that stopping it stops make and the server it started.
-PORT="$port" setsid make demo >demo.log 2>&1 &
+PORT="$port" setsid make demo >"$clone.log" 2>&1 &
 demo=$!
 stop() { kill -TERM -- "-$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; }
 trap stop EXIT
 until curl -sf -o /dev/null "http://127.0.0.1:$port/ready"; do
     if ! kill -0 "$demo" 2>/dev/null; then
-        echo "make demo stopped before the service answered; $clone/demo.log:" >&2
-        tail -n 20 demo.log >&2
+        echo "make demo stopped before the service answered; $clone.log:" >&2
+        tail -n 20 "$clone.log" >&2
         exit 1
     fi
     sleep 0.2
 done
 end=$(date +%s.%N)
 echo "make demo on a fresh clone: /ready answered after $(awk "BEGIN { printf \"%.1f\", $end - $start }") s"
-echo "(uv: $(command -v uv || echo absent); log: $clone/demo.log)"
+echo "(uv: $(command -v uv || echo absent); log: $clone.log)"
