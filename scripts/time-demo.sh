@@ -31,5 +31,12 @@ until curl -sf -o /dev/null "http://127.0.0.1:$port/ready"; do
     sleep 0.2
 done
 end=$(date +%s.%N)
+# CPU seconds of make and all it started (fields 14-17 of /proc/<pid>/stat: user, system,
+# and those of waited-for children), which other load on the machine changes little.
+ticks=0
+for pid in $(pgrep -g "$demo"); do
+    ticks=$((ticks + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+done
 echo "make demo on a fresh clone: /ready answered after $(awk "BEGIN { printf \"%.1f\", $end - $start }") s"
+echo "CPU time (user + system): $(awk "BEGIN { printf \"%.1f\", $ticks / $(getconf CLK_TCK) }") s"
 echo "(uv: $(command -v uv || echo absent); log: $clone.log)"
