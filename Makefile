@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml template/requirements.txt.jinja
 
 $(DEMO_STAMP): pyproject.toml
 ifdef UV
-	$(UV) venv --quiet --allow-existing --python $(PY) $(DEMO_VENV)
+	$(UV) venv --quiet --seed --allow-existing --python $(PY) $(DEMO_VENV)
 else
 	$(PY) -m venv $(DEMO_VENV)
 	$(DEMO_INSTALL) --upgrade "pip>=25.1"
