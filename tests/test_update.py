@@ -234,7 +234,7 @@ def test_an_update_between_untagged_commits_migrates_once(untagged_repo, tmp_pat
     status, answer = predict(project)  # the old model loads and predicts, not retrained
     assert status == 200, answer
     assert answer["prediction"] in metadata["target"]["classes"]
-    assert not (project / "models" / "LIVE").exists()
+    assert not (project / "models" / "LIVE").exists()  # the model stays where 0.1.x put it
 
     commit_all(project, "updated")
     output = update(project, new, capfd)
