@@ -107,8 +107,8 @@ def create_app(model=None):
     app.config["MODEL_VERSION"] = model.version
     app.config["FIELD_NAMES"] = frozenset(model.schema.names)
     automate = automation.from_settings(options, model)  # who decides: the model, a person
-    add_routes(app, model, automate)  # before the observers: its worked example is not a request
     model.observers = []  # this app's (tests make several apps for one model)
+    add_routes(app, model, automate)  # before the observers: its worked example is not a request
     if options.monitoring:
         model.observers.append(metrics.published(model, time.perf_counter() - started))
     prediction_log = None

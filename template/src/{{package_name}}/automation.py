@@ -160,7 +160,7 @@ def answer_schema(prediction, degree):
                 'Who decides: "model" (then "prediction" is the answer), or a person: '
                 '"refer" (the model is not confident enough), "assist" (a person chooses, '
                 'shown the likeliest classes) or "shadow" (a person decides; the model\'s '
-                'answer is only recorded). A person\'s answer goes to POST /review/{id}.'
+                "answer is only recorded). A person's answer goes to POST /review/{id}."
             ),
         },
         "review_id": {
@@ -237,4 +237,3 @@ def from_settings(options, model):
                 "set REVIEW_QUEUE to a file in a folder the service can write"
             ) from None
     return Automation(options.automation, options.review_threshold, queue, model)
-

@@ -13,7 +13,7 @@ PREDICTION_LOG       a file to append every prediction to, as JSON lines (off wh
 PREDICTION_LOG_INPUTS  1: the prediction log also keeps the values sent (0, the default)
 PREDICTION_LOG_MB    the prediction log's size before it is rotated (100); 3 old files kept
 MONITOR_WINDOW       recent rows /monitor compares with training (1000); memory grows with it
-AUTOMATION           full, partial, assist or shadow (config.AUTOMATION): who decides (automation.py)
+AUTOMATION           who decides: full, partial, assist or shadow (automation.py; config.AUTOMATION)
 REVIEW_THRESHOLD     partial: answers less confident than this go to a person (config, 0.8)
 REVIEW_QUEUE         the review queue's file (reviews/queue.jsonl in the project)
 REVIEW_QUEUE_MB      the review queue's size at most (10); the oldest items go past it
@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config
-
 
 AUTOMATION_DEGREES = ("full", "partial", "assist", "shadow")
 
