@@ -269,10 +269,18 @@ def test_the_queue_file_stays_within_its_size_keeping_the_newest(tmp_path):
     assert kept == ids[::-1][: len(kept)] and len(kept) > 100
 
 
+def test_one_request_over_the_bound_keeps_its_newest_items(tmp_path):
+    queue = ReviewQueue(tmp_path / "queue.jsonl", max_mb=1)
+    ids = queue.add([{"suggestion": "a", "inputs": {"text": "x" * 2000}}] * 1000)  # 2 MB
+    assert queue.path.stat().st_size <= 1024 * 1024
+    kept = [entry["id"] for entry in queue.open_items()]
+    assert kept == ids[::-1][: len(kept)] and len(kept) > 100
+
+
 def test_two_workers_answering_the_same_item_record_it_once(tmp_path):
     path = tmp_path / "queue.jsonl"
     workers = [ReviewQueue(path, max_mb=1) for _ in range(2)]  # two processes' own objects
-    review_ids = workers[0].add([{"suggestion": "a"}] * 50)
+    review_ids = workers[0].add([{"suggestion": "a"}] * 300)
     outcomes = []
 
     def answer_all(queue):
@@ -288,9 +296,9 @@ def test_two_workers_answering_the_same_item_record_it_once(tmp_path):
         thread.start()
     for thread in threads:
         thread.join()
-    assert outcomes.count("recorded") == 50 and outcomes.count("Conflict") == 50
+    assert outcomes.count("recorded") == 300 and outcomes.count("Conflict") == 300
     answers = [line for line in path.read_text().splitlines() if '"answer"' in line]
-    assert len(answers) == 50
+    assert len(answers) == 300
 
 
 def test_referred_share_of_held_out_rows_from_the_profile_bins():

@@ -71,7 +71,14 @@ class ReviewQueue:
             json.dumps({"id": review_id, "time": stamp, **item}, default=str)
             for review_id, item in zip(ids, items, strict=True)
         ]
-        data = ("\n".join(lines) + "\n").encode()
+        encoded = [(line + "\n").encode() for line in lines]
+        first, size = 0, sum(map(len, encoded))
+        while size > self.max_bytes // 2:  # one request alone over the bound: its newest kept
+            size -= len(encoded[first])
+            first += 1
+        if first:
+            log.warning("review queue: %d items of one request over REVIEW_QUEUE_MB dropped", first)
+        data = b"".join(encoded[first:])
         with self.locked():
             if self.size() + len(data) > self.max_bytes:
                 self.compact(len(data))
