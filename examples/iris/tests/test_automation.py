@@ -11,6 +11,7 @@ import re
 import threading
 
 import pytest
+from markupsafe import escape
 
 from iris_classifier import batch, config
 from iris_classifier.app import create_app
@@ -197,7 +198,7 @@ def test_assist_asks_a_person_to_choose_among_the_likeliest_classes(model, make_
     assert "Your decision" in page and 'id="prediction"' not in page
     _, probabilities = model_answers(model, [model.schema.defaults()])[0]
     likeliest = sorted(probabilities, key=lambda name: -probabilities[name])[:3]
-    buttons = [f'name="answer" value="{name}"' for name in likeliest]
+    buttons = [f'name="answer" value="{escape(str(name))}"' for name in likeliest]
     positions = [page.index(button) for button in buttons]
     assert positions == sorted(positions), "the likeliest class comes first"
     review_id = review_id_on(page)
