@@ -271,6 +271,9 @@ def test_each_degree_of_automation_in_the_form_and_the_api(open_page, render, tm
             assert page.locator("#probabilities").count() == 0
             assert "%" not in shown, "no probability either"
         shoot(page, f"automation-{degree}")
+        page.set_viewport_size(PHONE)
+        shoot(page, f"automation-{degree}-phone")
+        page.set_viewport_size(DESKTOP)
         if degree == "full":
             return
         if degree == "partial":
