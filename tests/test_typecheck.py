@@ -18,6 +18,7 @@ ANSWER_SETS = {
         "server": "gunicorn",
         "model_format": "skops",
     },
+    "xgboost-onnx": {"model_type": "xgboost", "inference": "onnx"},
     "notebook-model": "existing",  # filled in from the notebook_model fixture
 }
 
