@@ -155,7 +155,7 @@ def load_estimator(path: Path, model_format: str) -> Any:
 
             untrusted = skops.io.get_untrusted_types(file=path)
             # numpy, scikit-learn and this package's own input steps (notebook_steps.py).
-            trusted = ("numpy.", "sklearn.", f"{__package__}.")
+            trusted: tuple[str, ...] = ("numpy.", "sklearn.", f"{__package__}.")
             unexpected = [t for t in untrusted if not t.startswith(trusted)]
             if unexpected:
                 raise ModelError(f"{path} holds types that are not trusted: {unexpected}")
