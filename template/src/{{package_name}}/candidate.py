@@ -14,8 +14,9 @@ whole like models/LIVE: every server process (each gunicorn worker, a container 
 the file) follows it within a second, as it follows models/LIVE (live_reload.py). The
 service itself is in serving.py (which version answers) and shadow.py (the shadow scoring).
 
-A candidate must take the same inputs as the live version (the same schema): one request
-body has to be valid for both. Otherwise it is refused, with the reason.
+A candidate must take the same inputs as the live version (the same fields, kinds, required
+fields and categories): one request body has to be valid for both. Otherwise it is refused,
+with the reason. Ranges may differ: they only make warnings.
 """
 
 import argparse
@@ -77,22 +78,29 @@ def write_plan(plan, root=None):
     os.replace(temporary, root / CANDIDATE_FILE)
 
 
+# What decides whether a value is valid. The range and the default only make warnings and
+# the form's starting values, and a version trained on other rows has other ones.
+CHECKED = ("kind", "required", "categories")
+
+
 def input_difference(live, candidate):
     """-> why two versions' model.json do not take the same requests, or None if they do."""
     if live["task"] != candidate["task"]:
         return f"the live version is a {live['task']}, the candidate a {candidate['task']}"
-    live_fields = {field["name"]: field for field in live["schema"]}
-    new_fields = {field["name"]: field for field in candidate["schema"]}
-    if live_fields.keys() != new_fields.keys():
-        missing = sorted(live_fields.keys() - new_fields.keys())
-        added = sorted(new_fields.keys() - live_fields.keys())
+    live_names = [field["name"] for field in live["schema"]]
+    new_names = [field["name"] for field in candidate["schema"]]
+    if set(live_names) != set(new_names):
+        missing = sorted(set(live_names) - set(new_names))
+        added = sorted(set(new_names) - set(live_names))
         return f"the inputs differ (only live: {missing}; only the candidate: {added})"
-    for name, field in live_fields.items():
-        if field != new_fields[name]:
-            return f"the input {name!r} is checked differently (kind, range or values)"
-    if [f["name"] for f in live["schema"]] != [f["name"] for f in candidate["schema"]]:
+    if live_names != new_names:
         return "the inputs are in another order"
-    for key in ("input_columns", "input_dtypes"):
+    for old, new in zip(live["schema"], candidate["schema"], strict=True):
+        for key in CHECKED:
+            if old.get(key) != new.get(key):
+                change = f"{old.get(key)} -> {new.get(key)}"
+                return f"the input {old['name']!r} has another {key}: {change}"
+    for key in ("input_columns", "input_dtypes"):  # a notebook model's own columns
         if live.get(key) != candidate.get(key):
             return f"the notebook model's {key} differ"
     return None
