@@ -195,6 +195,13 @@ def write_report(arguments, live, candidates, means, errors, figures):
             f" | {found['dropped_batches']:,} | {found['dropped_batches'] / max(offered, 1):.0%}"
             f" | {found['p50_ms']} | {found['p95_ms']} |"
         )
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    lines += [
+        "",
+        f"Load average at the end (1, 5, 15 min): {load} on {os.cpu_count()} cores. On a"
+        " shared machine the runs of one service differ by 10 to 20% from one round to the"
+        " next: read ratios within that as no difference.",
+    ]
     RESULTS.write_text("\n".join(lines) + "\n")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 answers with a canary's share of the requests."""
 
 import math
+import re
 import shutil
 import sys
 import threading
@@ -95,9 +96,12 @@ def test_promote_and_rollback_while_serving(render, tmp_path, kind):
 
 def version_requests(page, version, role):
     """version_requests_total{role=..., version=...} from a /metrics page (0 when absent)."""
-    start = f'version_requests_total{{role="{role}",version="{version}"}} '
-    found = [line[len(start) :] for line in page.splitlines() if line.startswith(start)]
-    return float(found[0]) if found else 0.0
+    for line in page.splitlines():
+        if line.startswith("version_requests_total{"):
+            labels, value = line[len("version_requests_total{") :].rsplit("} ", 1)
+            if dict(re.findall(r'(\w+)="([^"]*)"', labels)) == {"version": version, "role": role}:
+                return float(value)
+    return 0.0
 
 
 @pytest.mark.slow

@@ -3,8 +3,9 @@
 The request's thread only puts what the live version scored (its inputs and its answers)
 on a bounded queue, without waiting: when the queue is full the batch is dropped and
 counted. One thread per process takes the batches off, scores them with the candidate and
-compares. The live answer was made before and is sent as it is; a candidate that fails or
-is slow never fails or slows it (tests/test_shadow.py checks both).
+compares, and after a slow batch rests as long as it took (REST). The live answer was made
+before and is sent as it is: a candidate that fails or is slow never fails or slows it
+(tests/test_candidate.py checks both).
 
 Agreement: for a classification, the same class; for a regression, a candidate prediction
 within TOLERANCE (5%) of the live one, relative to it: |candidate - live| <= 0.05 x |live|
@@ -28,6 +29,12 @@ QUEUE_BATCHES = 100  # batches waiting at most; any more are dropped
 MAX_ROWS = 1000  # rows of one batch compared at most: a long list or CSV chunk, its first ones
 TOLERANCE = 0.05
 KEPT_TIMES = 1000  # the candidate's last times per batch, for /monitor's p50 and p95
+# After a batch that took t seconds (over REST_AFTER) the thread rests REST x t: it works
+# at most half the time. Its work is Python too, and Python runs one thread at a time: a slow
+# candidate would otherwise take that time from the answers. Resting, it drops more batches
+# (counted). A quick batch needs no rest: waking up again costs more than it took.
+REST = 1.0
+REST_AFTER = 0.001
 log = logging.getLogger(__name__)
 
 ROWS = Counter("shadow_rows", "Rows scored in shadow by the candidate, by version", ["version"])
@@ -87,6 +94,7 @@ class ShadowScorer:
     def work(self):
         while True:
             candidate, version, task, inputs, live = self.queue.get()
+            started = time.perf_counter()
             try:
                 self.score(candidate, version, task, inputs, live)
             except Exception:  # a candidate's failure is counted, and never reaches a client
@@ -96,6 +104,9 @@ class ShadowScorer:
                     self.figures_of(version)["errors"] += 1
             finally:
                 self.queue.task_done()
+            took = time.perf_counter() - started
+            if took > REST_AFTER:
+                time.sleep(REST * took)
 
     def score(self, candidate, version, task, inputs, live):
         started = time.perf_counter()
