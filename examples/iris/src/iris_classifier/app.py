@@ -34,6 +34,7 @@ from .feedback import add_feedback_route
 from .model import ModelError, PredictionError, ValidationError, load_model
 from .predictions_log import PredictionLog
 from .schema import TRUE_WORDS
+from .serving import answering, attach_candidate
 
 API_PATHS = {
     "/predict",
@@ -108,6 +109,7 @@ def create_app(model=None):
             prediction_log.record(request_id, first_row, inputs, predictions, probabilities)
 
         model.observers.append(log_predictions)
+    attach_candidate(app, model, options)  # a candidate in shadow or as a canary (candidate.py)
     traffic = app.extensions["recent_traffic"]  # the drift monitor shows live accuracy too
     add_feedback_route(app, model, prediction_log, outcome_listeners=[traffic.record_outcome])
     return app
@@ -162,7 +164,7 @@ def add_routes(app, model):
             return render_template(
                 "form.html", **page, values=texts, errors=errors, result=None
             ), 400
-        results = model.predict_clean([values])
+        results = answering(model).predict_clean([values])
         recorder.results([values], results)
         result = forms.result_view(results[0], warnings)
         return render_template("form.html", **page, values=texts, errors={}, result=result)
@@ -170,11 +172,12 @@ def add_routes(app, model):
     @app.post("/predict")
     @app.post("/invocations")  # SageMaker's name for it: the same request, the same answer
     def predict():
+        scorer = answering(model)  # the live version, or the canary
         if request.mimetype == "application/json":
             payload = api.read_json(request.get_data())
-            return api.predict_json(model, payload, on_scored=recorder.results)
+            return api.predict_json(scorer, payload, on_scored=recorder.results)
         if request.mimetype == "text/csv":
-            scored = batch.score_csv(model, request.get_data())
+            scored = batch.score_csv(scorer, request.get_data())
             recorder.csv(request.get_data())
             return csv_download(scored)
         raise UnsupportedMediaType(
@@ -193,7 +196,7 @@ def add_routes(app, model):
             if upload is None or not upload.filename:
                 raise BadRequest("choose a CSV file first")
             body = upload.read()
-            scored = batch.score_csv(model, body)
+            scored = batch.score_csv(answering(model), body)
         except ValidationError as error:
             metrics.count_refused(error.errors, app.config["FIELD_NAMES"])
             log_client_error(app, 400, str(error))
