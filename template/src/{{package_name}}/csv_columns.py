@@ -4,6 +4,10 @@ pyarrow reads the file a part at a time, scoring.score_columns checks and scores
 each part, and the scored lines are put together by pyarrow's string functions. What
 comes out is byte for byte what batch.score_lines writes; anything unusual (a problem to
 report with its line number, a blank record, a header in quotes) is left to it.
+
+In a file with no " the parts are cut at line ends, and where no cell of a line needs a
+change (no formula to guard, no CR) the line itself is written back with the new cells
+after it: only the new cells are joined (echoed_lines).
 """
 
 import csv
@@ -18,11 +22,10 @@ from . import scoring
 from .batch import NUMBER_KINDS, SPOOL_BYTES, column_positions, neutralise, write_rows
 from .model import PredictionError
 
-TABLE_BYTES = 64 * 1024  # of the body read, scored and written at a time
-# ... when every input is a number: no cell becomes a Python object, so a part needs about
-# 27 bytes of memory per byte of CSV (measured: 7 MB for a 256 KiB part), and fewer, bigger
-# parts take less time (100k iris rows: 51 ms in 256 KiB parts, 81 ms in 64 KiB ones).
-NUMBERS_TABLE_BYTES = 256 * 1024
+# Of the body read, scored and written at a time. Bigger parts are faster (100k iris rows:
+# 81 ms in 64 KiB parts, 51 ms in 256 KiB ones) but the memory a part needs grows with it:
+# about 2.4 MB at 64 KiB, 7 MB at 256 KiB, and 4 times that when every row gets a warning.
+TABLE_BYTES = 64 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
 # One thread per request (the server runs requests side by side) and the C library's
 # allocator, which hands memory back at once: a request's peak memory stays near its size.
@@ -49,9 +52,8 @@ def score_by_columns(model, body):
     write_rows(output, [[neutralise(name) for name in names]])
     rows, quotes = 0, b'"' in body
     try:
-        part_bytes = NUMBERS_TABLE_BYTES if numbers_only(model) else TABLE_BYTES
         start = body.find(b"\n") + 1
-        for batch, lines in read_blocks(body, start, len(header), quotes, part_bytes):
+        for batch, lines in read_blocks(body, start, len(header), quotes, TABLE_BYTES):
             cells = batch.columns
             if not usual_cells(cells):
                 raise ValueError("a record for score_lines")
@@ -83,10 +85,6 @@ def read_header(body):
     if not header or not any(column.strip() for column in header):
         return None
     return header
-
-
-def numbers_only(model):
-    return model.schema.all_numeric and not model.input_columns
 
 
 def read_blocks(body, start, width, quotes, part_bytes):
