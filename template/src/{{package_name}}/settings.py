@@ -13,6 +13,10 @@ PREDICTION_LOG       a file to append every prediction to, as JSON lines (off wh
 PREDICTION_LOG_INPUTS  1: the prediction log also keeps the values sent (0, the default)
 PREDICTION_LOG_MB    the prediction log's size before it is rotated (100); 3 old files kept
 MONITOR_WINDOW       recent rows /monitor compares with training (1000); memory grows with it
+AUTOMATION           who decides: full, partial, assist or shadow (automation.py; config.AUTOMATION)
+REVIEW_THRESHOLD     partial: answers less confident than this go to a person (config, 0.8)
+REVIEW_QUEUE         the review queue's file (reviews/queue.jsonl in the project)
+REVIEW_QUEUE_MB      the review queue's size at most (10); the oldest items go past it
 
 `serve` as the server's only argument (Amazon SageMaker starts the image as
 `docker run <image> serve`) sets HOST and PORT, and MODEL_DIR if unset: see sagemaker_mode().
@@ -24,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config
+
+AUTOMATION_DEGREES = ("full", "partial", "assist", "shadow")
 
 
 class SettingsError(Exception):
@@ -46,6 +52,10 @@ class Settings:
     prediction_log_inputs: bool = False
     prediction_log_mb: int = 100
     monitor_window: int = 1000
+    automation: str = config.AUTOMATION
+    review_threshold: float = config.REVIEW_THRESHOLD
+    review_queue: str = str(config.PROJECT_ROOT / "reviews" / "queue.jsonl")
+    review_queue_mb: int = 10
 
     @property
     def address(self):
@@ -92,6 +102,35 @@ def env_flag(name, default, environ=None):
     raise SettingsError(f"{name} must be 1 or 0, got {text!r}")
 
 
+def env_automation(environ, default):
+    """AUTOMATION, checked: one of the degrees, and partial or assist only for classes."""
+    degree = environ.get("AUTOMATION", "").strip().lower() or default
+    if degree not in AUTOMATION_DEGREES:
+        raise SettingsError(
+            f"AUTOMATION must be one of {', '.join(AUTOMATION_DEGREES)}, got {degree!r}"
+        )
+    if degree in ("partial", "assist") and config.TASK != "classification":
+        raise SettingsError(
+            f"AUTOMATION={degree} needs a classifier (its class probabilities); "
+            "a regression takes full or shadow"
+        )
+    return degree
+
+
+def env_share(name, default, environ):
+    """A number between 0 and 1 (both excluded)."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise SettingsError(f"{name} must be between 0 and 1 (both excluded), got {value}")
+    return value
+
+
 def from_env(environ=None):
     environ = os.environ if environ is None else environ
     defaults = Settings()
@@ -115,6 +154,10 @@ def from_env(environ=None):
         prediction_log_inputs=env_flag("PREDICTION_LOG_INPUTS", False, environ),
         prediction_log_mb=env_int("PREDICTION_LOG_MB", defaults.prediction_log_mb, environ),
         monitor_window=window,
+        automation=env_automation(environ, defaults.automation),
+        review_threshold=env_share("REVIEW_THRESHOLD", defaults.review_threshold, environ),
+        review_queue=environ.get("REVIEW_QUEUE", "").strip() or defaults.review_queue,
+        review_queue_mb=env_int("REVIEW_QUEUE_MB", defaults.review_queue_mb, environ),
     )
 
 
