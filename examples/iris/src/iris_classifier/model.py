@@ -306,8 +306,8 @@ class Model:
         if not self.has_probabilities:
             predictions, probabilities = plain_values(answers), None
         else:
-            classes = self.classes
-            predictions = [classes[best] for best in answers.argmax(axis=1).tolist()]
+            classes = np.asarray(self.classes, dtype=object)  # a take, not a loop over rows
+            predictions = classes[answers.argmax(axis=1)].tolist()
             probabilities = answers
         for observe in self.observers if observed else ():
             observe(inputs, predictions, probabilities, first_row)
