@@ -12,6 +12,7 @@ import time
 import pytest
 from _service_helpers import running, serve_command
 from conftest import project_env
+from openapi_spec_validator import validate as validate_openapi
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("servers")]
 
@@ -41,6 +42,9 @@ def test_a_server_with_keys_refuses_callers_without_one_and_never_logs_them(rend
                 "POST", "/predict", body, {**json_type, "Authorization": f"Bearer {KEY}"}
             )
             assert answer.status == 200 and answer.json()["prediction"] == "setosa"
+        document = server.request("GET", "/openapi.json", headers={"X-API-Key": KEY}).json()
+        validate_openapi(document)  # with its security schemes
+        assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
         time.sleep(0.5)  # the access log is written every 0.2 s
         log = server.log()
     statuses = [json.loads(line)["status"] for line in log.splitlines() if '"/predict"' in line]
