@@ -29,6 +29,10 @@ def copier_copy(tmp_path, *data):
 
 REFUSED = {
     "bad project name": (["project_name=My/Project!"], "Use letters, digits, spaces, - and _"),
+    "partial automation of a regression": (
+        ["task=regression", "automation=partial"],
+        "partial needs class probabilities",
+    ),
     "project name starting with a digit": (["project_name=3D shapes"], "starting with a letter"),
     "package name that is a keyword": (["package_name=class"], 'clash with Python\'s own "class"'),
     "package name that is a stdlib module": (

@@ -213,3 +213,85 @@ def test_the_monitor_page_after_shifted_traffic(open_page, iris, viewport, suffi
         assert expected in card.locator(".light").first.inner_text(), label
     assert page.locator("svg.chart").count() >= 5  # 4 inputs, the predictions, the confidence
     shoot(page, f"monitor{suffix}")
+
+
+# A flower between versicolor and virginica: the model gives each about half.
+BORDERLINE = {
+    "sepal length (cm)": "6.0",
+    "sepal width (cm)": "2.7",
+    "petal length (cm)": "5.0",
+    "petal width (cm)": "1.6",
+}
+
+
+@pytest.mark.parametrize("degree", ["full", "partial", "assist", "shadow"])
+def test_each_degree_of_automation_in_the_form_and_the_api(open_page, render, tmp_path, degree):
+    settings = {
+        "AUTOMATION": degree,
+        "REVIEW_THRESHOLD": "0.9",
+        "REVIEW_QUEUE": str(tmp_path / "queue.jsonl"),
+    }
+    with running(render({}), tmp_path / "server.log", **settings) as server:
+        rows = [
+            {IRIS_FIELDS[i]: float(v) for i, v in enumerate(f.values())}
+            for f in (VIRGINICA, BORDERLINE)
+        ]
+        answers = server.post_json(rows).json()["predictions"]
+        decisions = [answer.get("decision") for answer in answers]
+        expected = {
+            "full": [None, None],
+            "partial": ["model", "refer"],
+            "assist": ["assist", "assist"],
+            "shadow": ["shadow", "shadow"],
+        }[degree]
+        assert decisions == expected
+        page = open_page(server)
+        for label, value in BORDERLINE.items():
+            page.get_by_label(label).fill(value)
+        page.get_by_role("button", name="Predict").click()
+        result = page.locator("section.result")
+        shown = result.inner_text()
+        nav = page.get_by_role("navigation", name="Pages")
+        assert (nav.get_by_role("link", name="Review").count() == 1) == (degree != "full")
+        if degree == "full":
+            assert page.locator("#prediction").inner_text() == "versicolor"
+        elif degree == "partial":
+            assert "Referred to a person" in shown and "below 90.0%" in shown
+            assert page.locator("#prediction").count() == 0
+            assert page.locator("#probabilities").count() == 0
+            review_id = page.locator("#review-id").inner_text()
+        elif degree == "assist":
+            assert "Your decision" in shown and page.locator("#prediction").count() == 0
+            buttons = page.locator("#choices button").all_inner_texts()
+            assert buttons == ["versicolor", "virginica", "setosa"], "likeliest first"
+            assert "50.2%" in shown or "49.5%" in shown
+        else:
+            assert "Recorded" in shown and "versicolor" not in shown.split("Record the")[0]
+            assert page.locator("#prediction").count() == 0
+            assert page.locator("#probabilities").count() == 0
+            assert "%" not in shown, "no probability either"
+        shoot(page, f"automation-{degree}")
+        page.set_viewport_size(PHONE)
+        shoot(page, f"automation-{degree}-phone")
+        page.set_viewport_size(DESKTOP)
+        if degree == "full":
+            return
+        if degree == "partial":
+            page.get_by_role("link", name="Review", exact=True).click()
+            item = page.locator(f"#item-{review_id}")
+            assert "The model suggests versicolor" in item.inner_text()
+            assert page.locator("#held-out").count() == 1
+            shoot(page, "automation-review")
+            item.get_by_label("species").select_option("virginica")
+            item.get_by_role("button", name="Record answer").click()
+        else:
+            review_id = page.locator("form[action^='/review/']").first.get_attribute("action")
+            review_id = review_id.rsplit("/", 1)[1]
+            page.locator("#choices").get_by_role("button", name="virginica").click()
+        assert "Your answer virginica is recorded" in page.locator("#recorded").inner_text()
+        shoot(page, f"automation-{degree}-answered")
+        page.get_by_role("link", name="The review queue").click()
+        assert page.get_by_role("heading", name="Review", exact=True).is_visible()
+        assert page.locator(f"#item-{review_id}").count() == 0, "answered: off the list"
+        monitor = server.get("/monitor.json").json()
+        assert monitor["outcomes"]["count"] == 1, "the person's answer is feedback"

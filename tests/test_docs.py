@@ -180,12 +180,13 @@ def app_routes():
         ("app.py", "create_app"),
         ("monitor_pages.py", "add_monitor_routes"),
         ("feedback.py", "add_feedback_route"),
+        ("review.py", "add_review_routes"),
     )
     for module, function in adders:
         text = (PACKAGE_SOURCE / module).read_text(encoding="utf-8")
         body = text.split(f"def {function}", 1)[1].split("\ndef ", 1)[0]
         routes |= {
-            (method.upper(), path)
+            (method.upper(), re.sub(r"<\w+>", "", path))  # /review/<review_id>: /review/
             for method, path in re.findall(r'@app\.(get|post)\("([^"]+)"\)', body)
         }
         routes |= {("GET", path) for path in re.findall(r'add_url_rule\("([^"]+)"', body)}
@@ -207,7 +208,9 @@ def test_service_page_lists_every_route_and_no_other():
 
 def test_service_page_lists_every_setting():
     settings = (PACKAGE_SOURCE / "settings.py").read_text(encoding="utf-8")
-    variables = set(re.findall(r'(?:env_int|env_flag|environ\.get)\("([A-Z_]+)"', settings))
+    variables = set(
+        re.findall(r'(?:env_int|env_flag|env_share|environ\.get)\("([A-Z_]+)"', settings)
+    )
     assert {"HOST", "PORT", "MAX_CONTENT_LENGTH"} <= variables
     page = (DOCS / "service.md").read_text(encoding="utf-8")
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", page, flags=re.M))

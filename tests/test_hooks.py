@@ -143,6 +143,19 @@ def answers_file(project, **answers):
     )
 
 
+def old_model_card(folder):
+    """A model.json of layout 1 (0.1.x) and the model file beside it."""
+    folder.mkdir(parents=True)
+    old = {
+        "project": "x",
+        "target": {"name": "target", "classes": ["a", "b"]},
+        "schema": [],
+        "model_file": "model.pkl",
+    }
+    (folder / "model.json").write_text(json.dumps(old))
+    (folder / "model.pkl").write_bytes(b"the user's model")
+
+
 @pytest.mark.parametrize(
     ("answers", "label", "name"),
     [
@@ -157,26 +170,30 @@ def answers_file(project, **answers):
     ],
 )
 def test_the_0_2_0_migration_upgrades_model_json_in_place(tmp_path, answers, label, name):
-    (tmp_path / "models").mkdir()
+    old_model_card(tmp_path / "models")
     answers_file(tmp_path, **answers)
-    old = {
-        "project": "x",
-        "target": {"name": "target", "classes": ["a", "b"]},
-        "schema": [],
-        "model_file": "model.pkl",
-    }
-    (tmp_path / "models" / "model.json").write_text(json.dumps(old))
-    (tmp_path / "models" / "model.pkl").write_bytes(b"the user's model")
-    assert migration.migrate(tmp_path) is True
+    assert migration.migrate(tmp_path) == ["models/model.json"]
     new = json.loads((tmp_path / "models" / "model.json").read_text())
     assert new["metadata_version"] == 2
     assert new["target"] == {"name": name, "classes": ["a", "b"], "label": label}
     assert new["sha256"] == {"model.pkl": hashlib.sha256(b"the user's model").hexdigest()}
-    assert migration.migrate(tmp_path) is False, "running it again changes nothing"
+    assert migration.migrate(tmp_path) == [], "running it again changes nothing"
+
+
+def test_the_migration_finds_old_model_cards_in_version_folders_too(tmp_path):
+    version = "models/versions/20260101-120000-0123abcd"
+    old_model_card(tmp_path / version)
+    answers_file(tmp_path, dataset="wine")
+    assert migration.migrate(tmp_path) == [f"{version}/model.json"]
+    new = json.loads((tmp_path / version / "model.json").read_text())
+    assert new["metadata_version"] == 2 and new["target"]["label"] == "cultivar"
+    before = (tmp_path / version / "model.json").read_bytes()
+    assert migration.migrate(tmp_path) == []
+    assert (tmp_path / version / "model.json").read_bytes() == before
 
 
 def test_the_migration_leaves_a_project_without_a_model_alone(tmp_path):
-    assert migration.migrate(tmp_path) is False
+    assert migration.migrate(tmp_path) == []
 
 
 def test_a_step_streams_its_output_and_fails_with_its_own_error_line(tmp_path, capfd):

@@ -1,7 +1,7 @@
 """copier update keeps users' work: hermetic template versions in a temporary git repo.
 
-The fixture copies this template into a new git repository and tags versions there, so
-the tests depend neither on the network nor on this repository's own tags.
+The fixtures copy this template into a new git repository and commit (and tag) versions
+there, so the tests depend neither on the network nor on this repository's own tags.
 """
 
 import json
@@ -39,8 +39,8 @@ def tracked_files(root):
 
 
 @pytest.fixture
-def template_repo(tmp_path):
-    """A copy of this template as its own git repository, tagged v0.1.0."""
+def untagged_repo(tmp_path):
+    """A copy of this template as its own git repository: one commit, no tag."""
     repo = tmp_path / "template"
     for name in tracked_files(TEMPLATE):
         if name.startswith(("examples/", "docs/", "bench/")):
@@ -50,8 +50,14 @@ def template_repo(tmp_path):
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "template 0.1.0")
-    git(repo, "tag", "v0.1.0")
     return repo
+
+
+@pytest.fixture
+def template_repo(untagged_repo):
+    """The copy of this template, tagged v0.1.0."""
+    git(untagged_repo, "tag", "v0.1.0")
+    return untagged_repo
 
 
 def release(repo, tag, change):
@@ -165,8 +171,8 @@ def test_update_keeps_user_work_and_brings_template_changes(template_repo, tmp_p
     assert not (project / ".gitignore").exists()
     assert (project / "TEAM.md").read_text() == "Maintained by Blue team.\n"
     assert "team_name: Blue team" in (project / ".copier-answers.yml").read_text()
-    # The 0.2.0 migration upgraded the user's model card in place, once.
-    assert output.count("model_metadata_v2.py") == 1, output
+    # The 0.2.0 migration upgraded the user's model card in place.
+    assert output.count("migrated models/model.json to layout 2") == 1, output
     metadata = json.loads((project / "models" / "model.json").read_text())
     assert metadata["metadata_version"] == 2
     assert metadata["target"]["label"] == "species"
@@ -183,12 +189,58 @@ def test_update_keeps_user_work_and_brings_template_changes(template_repo, tmp_p
     )
     assert "from the user" in hello.stdout
 
-    # The next release does not run the 0.2.0 migration again.
+    # The next release runs the migration again, which finds nothing left to change.
     commit_all(project, "updated to 0.2.0")
+    card = (project / "models" / "model.json").read_bytes()
     release(template_repo, "v0.3.0", lambda repo: (repo / "template" / "NEWS.md").write_text("3\n"))
     output = update(project, "v0.3.0", capfd)
-    assert "model_metadata_v2.py" not in output
+    assert "migrated" not in output
+    assert (project / "models" / "model.json").read_bytes() == card
     assert (project / "NEWS.md").exists()
+
+
+def predict(project):
+    """POST the first reference row to the project's own app: -> (status, JSON answer)."""
+    row = json.loads((project / "tests" / "data" / "reference.json").read_text())["rows"][0]
+    package = package_of(project)
+    script = (
+        f"import json, sys; from {package}.app import create_app; "
+        "reply = create_app().test_client().post('/predict', json=json.loads(sys.argv[1])); "
+        "print(json.dumps([reply.status_code, reply.get_json()]))"
+    )
+    result = run([sys.executable, "-c", script, json.dumps(row)], project)
+    status, answer = json.loads(result.stdout)
+    return status, answer
+
+
+def test_an_update_between_untagged_commits_migrates_once(untagged_repo, tmp_path, capfd):
+    """The template has no release tags: a project copied from one commit and updated to a
+    later one still gets the migrations, and another update changes nothing."""
+    old = git(untagged_repo, "rev-parse", "HEAD").strip()
+    project = new_project(untagged_repo, tmp_path, ref=old)
+    as_trained_by_0_1(project)  # model.json of layout 1, at the top of models/
+    commit_all(project, "a model trained with 0.1.x")
+    (untagged_repo / "template" / "NEWS.md").write_text("A newer commit.\n")
+    git(untagged_repo, "add", "-A")
+    git(untagged_repo, "commit", "-qm", "template: a newer commit")
+    new = git(untagged_repo, "rev-parse", "HEAD").strip()
+
+    output = update(project, new, capfd)
+
+    assert output.count("migrated models/model.json to layout 2") == 1, output
+    assert (project / "NEWS.md").read_text() == "A newer commit.\n"
+    metadata = json.loads((project / "models" / "model.json").read_text())
+    assert metadata["metadata_version"] == 2 and metadata["target"]["label"] == "species"
+    status, answer = predict(project)  # the old model loads and predicts, not retrained
+    assert status == 200, answer
+    assert answer["prediction"] in metadata["target"]["classes"]
+    assert not (project / "models" / "LIVE").exists()  # the model stays where 0.1.x put it
+
+    commit_all(project, "updated")
+    output = update(project, new, capfd)
+    assert "migrated" not in output, output
+    assert git(project, "status", "--porcelain") == "", "a second update changes nothing"
+    assert predict(project)[1]["prediction"] == answer["prediction"]
 
 
 def test_a_same_line_edit_conflicts_visibly_and_loses_nothing(template_repo, tmp_path, capfd):

@@ -10,6 +10,8 @@ from iris_classifier.model import ModelError, load_model
 
 # The apps the tests make would each write an access line per request to the test output.
 os.environ.setdefault("ACCESS_LOG", "0")
+# The shared app lets the model decide; test_automation.py makes an app for each degree.
+os.environ["AUTOMATION"] = "full"
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,8 @@ API = [
     ("GET", "/openapi.json"),
     ("GET", "/monitor.json"),
     ("GET", "/model"),
+    ("GET", "/review.json"),
+    ("POST", "/review/0123abcd"),  # a JSON answer to the review queue
 ]
 OPEN = ["/health", "/ready", "/ping", "/metrics"]
 

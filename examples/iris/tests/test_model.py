@@ -40,8 +40,9 @@ def test_predictions_equal_the_reference_written_at_training_time(model):
     for got, expected in zip(results, REFERENCE["results"], strict=True):
         # JSON object keys are text: compare the class names as JSON writes them
         # (the class True is the key "true", the class 1 the key "1").
+        # Within 1e-6: on another CPU (CI), a committed model rounds its last digits otherwise.
         probabilities = json.loads(json.dumps(got.get("probabilities", {})))
-        assert probabilities == pytest.approx(expected.get("probabilities", {}), abs=1e-9)
+        assert probabilities == pytest.approx(expected.get("probabilities", {}), abs=1e-6)
 
 
 def test_a_row_alone_and_in_a_batch_get_the_same_answer(model):

@@ -1,7 +1,8 @@
 """Score a CSV file: check every line against the schema, predict, write the scored file.
 
-The answer is the input, column for column, with a prediction column (and, for a
-classifier, one probability column per class) and a warnings column appended. Columns
+The answer is the input, column for column, with a prediction column (then a decision
+column when AUTOMATION is not full, and for a classifier one probability column per class)
+and a warnings column appended. Columns
 may be named by field name or by their original label, so the training CSV itself can
 be scored; other columns (an id, the true target) are kept as they are.
 Line numbers count the header as line 1, as a spreadsheet does. A quoted value (a
@@ -167,11 +168,19 @@ def check_lines(schema, header, records, line_numbers, positions, errors):
     return clean, warnings
 
 
-def score_csv(model, body):
+def scored_names(model, decisions=None):
+    """The columns a scored file adds after the input columns."""
+    classes = model.classes if model.has_probabilities else []
+    decision = ["decision"] if decisions else []
+    return ["prediction", *decision, *(f"probability_{c}" for c in classes), "warnings"]
+
+
+def score_csv(model, body, decisions=None):
     """CSV bytes -> the scored CSV (UTF-8) in a binary file, read from its start.
 
     Raises BadRequest or ValidationError (nothing is scored then), or PredictionError.
     The caller closes the file (the response does, once it is sent).
+    decisions(probabilities, rows), if given, makes the decision column (automation.py).
 
     A file with no problem is scored a whole column at a time (score_by_columns). A file
     with a problem, or an unusual shape, goes line by line (score_lines), which names the
@@ -181,11 +190,11 @@ def score_csv(model, body):
     # for a service that only answers one row at a time.
     from .csv_columns import score_by_columns
 
-    output = score_by_columns(model, body)
-    return score_lines(model, body) if output is None else output
+    output = score_by_columns(model, body, decisions)
+    return score_lines(model, body, decisions) if output is None else output
 
 
-def score_lines(model, body):
+def score_lines(model, body, decisions=None):
     """score_csv, one line at a time: the way that names the line of every problem.
 
     Raises BadRequest or ValidationError (nothing is scored then), or PredictionError.
@@ -195,8 +204,7 @@ def score_lines(model, body):
     header, chunks_read = read_chunks(schema, body)
     positions, errors = column_positions(schema, header)
     header_ok = not errors
-    classes = model.classes if model.has_probabilities else []
-    names = [*header, "prediction", *(f"probability_{c}" for c in classes), "warnings"]
+    names = [*header, *scored_names(model, decisions)]
     output = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115 (the response closes it)
     try:
         write_rows(output, [[neutralise(name) for name in names]])
@@ -209,7 +217,8 @@ def score_lines(model, body):
             if errors:
                 continue  # only checking on, up to MAX_ERRORS messages
             labels, probabilities = model.predict_matrix(model.inputs(clean), first_row)
-            write_scored(output, schema, positions, records, labels, probabilities, warnings)
+            scored = (labels, probabilities, warnings)
+            write_scored(output, schema, positions, records, *scored, decisions)
         if not rows:
             raise BadRequest("the CSV has a header but no rows to score")
         if errors:
@@ -221,7 +230,9 @@ def score_lines(model, body):
     return output
 
 
-def write_scored(output, schema, positions, records, labels, probabilities, warnings):
+def write_scored(
+    output, schema, positions, records, labels, probabilities, warnings, decisions=None
+):
     """Append one chunk of scored rows to the output file."""
     # Numbers were checked and are written as they came; any other cell may hold a formula.
     numbers = {positions.get(f.name) for f in schema.fields if f.kind in NUMBER_KINDS}
@@ -233,14 +244,16 @@ def write_scored(output, schema, positions, records, labels, probabilities, warn
         probability_texts = [[] for _ in labels]
     else:
         probability_texts = [[f"{p:.6f}" for p in row] for row in probabilities.tolist()]
+    decided = [[text] for text in decisions(probabilities, len(labels))] if decisions else None
     rows = []
-    for record, label, texts, row_warnings in zip(
-        records, labels, probability_texts, warnings, strict=True
+    for index, (record, label, texts, row_warnings) in enumerate(
+        zip(records, labels, probability_texts, warnings, strict=True)
     ):
         for position in others:
             if record[position][:1] in FIRST_CHARACTERS:
                 record[position] = neutralise(record[position])
-        rows.append([*record, label, *texts, "; ".join(row_warnings)])
+        decision = decided[index] if decided else []
+        rows.append([*record, label, *decision, *texts, "; ".join(row_warnings)])
     write_rows(output, rows)
 
 

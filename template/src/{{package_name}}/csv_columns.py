@@ -15,7 +15,14 @@ import pyarrow.compute as pc
 import pyarrow.csv
 
 from . import scoring
-from .batch import NUMBER_KINDS, SPOOL_BYTES, column_positions, neutralise, write_rows
+from .batch import (
+    NUMBER_KINDS,
+    SPOOL_BYTES,
+    column_positions,
+    neutralise,
+    scored_names,
+    write_rows,
+)
 from .model import PredictionError
 
 TABLE_BYTES = 64 * 1024  # of the body read, scored and written at a time
@@ -25,7 +32,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 pa.set_memory_pool(pa.system_memory_pool())
 
 
-def score_by_columns(model, body):
+def score_by_columns(model, body, decisions=None):
     """score_csv by whole columns -> the scored file, or None when score_lines must do it:
     a line that is not valid CSV or UTF-8, has too many or too few values or is blank
     (",,"), a value the schema refuses, an answer the model cannot give."""
@@ -40,7 +47,7 @@ def score_by_columns(model, body):
     numbers = {positions[f.name] for f in schema.fields if f.kind in NUMBER_KINDS} & set(
         positions.values()
     )
-    names = [*header, *scoring.output_names(model)]
+    names = [*header, *scored_names(model, decisions)]
     output = tempfile.SpooledTemporaryFile(SPOOL_BYTES)  # noqa: SIM115 (the response closes it)
     write_rows(output, [[neutralise(name) for name in names]])
     rows, quotes = 0, b'"' in body
@@ -54,7 +61,7 @@ def score_by_columns(model, body):
             scored = scoring.score_columns(model, by_field, batch.num_rows, rows + 1)
             if scored.errors:
                 raise ValueError("a value for score_lines")
-            output.write(scored_csv_lines(model, cells, numbers, scored, quotes))
+            output.write(scored_csv_lines(model, cells, numbers, scored, quotes, decisions))
             rows += batch.num_rows
         if not rows:
             raise ValueError("no rows")
@@ -121,12 +128,13 @@ def usual_cells(cells):
     return False
 
 
-def scored_csv_lines(model, cells, numbers, scored, quotes=True):
+def scored_csv_lines(model, cells, numbers, scored, quotes=True, decisions=None):
     """The scored rows of a batch as CSV lines, each ending in CRLF, as score_lines writes them.
 
     cells: every column of the batch as a pyarrow string array, in the header's order;
     numbers: the positions of the number fields (written as they came); quotes=False
-    when the file has no " at all, so no cell holds a comma or a line end either.
+    when the file has no " at all, so no cell holds a comma or a line end either;
+    decisions(probabilities, rows): the decision column (automation.py), if given.
     """
     valid = pa.array(scored.valid)
     columns = []
@@ -137,6 +145,8 @@ def scored_csv_lines(model, cells, numbers, scored, quotes=True):
             column = replace_some(column, r"^[ \t\r\n=+\-@]", neutralise)
         columns.append(csv_quoted(column) if quotes else column)
     columns.append(prediction_texts(model, scored))
+    if decisions:
+        columns.append(pa.array(decisions(scored.probabilities, len(scored.warnings))))
     if scored.probabilities is not None:
         columns.extend(probability_texts(column) for column in scored.probabilities.T)
     # The warnings, and the line's end: most rows have none, so most cells are just "\r\n".

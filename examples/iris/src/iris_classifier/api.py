@@ -41,16 +41,19 @@ def unique_keys(pairs):
     return row
 
 
-def predict_json(model, payload, on_scored=None):
+def predict_json(model, payload, on_scored=None, decide=None):
     """A parsed JSON body -> the response body: one prediction, or {"predictions": [...]}.
 
-    on_scored(clean rows, results), if given, is called after the rows are scored.
+    on_scored(clean rows, results), if given, is called after the rows are scored;
+    decide(clean rows, results) -> the answers, if given, says who decides (automation.py).
     """
     if isinstance(payload, dict):
         clean, warnings = model.validate([payload], numbered=False)
         results = model.predict_clean(clean)
         if on_scored:
             on_scored(clean, results)
+        if decide:
+            results = decide(clean, results)
         return {**results[0], "warnings": warnings[0]}
     if isinstance(payload, list):
         if not payload:
@@ -64,6 +67,8 @@ def predict_json(model, payload, on_scored=None):
         results = model.predict_clean(clean)
         if on_scored:
             on_scored(clean, results)
+        if decide:
+            results = decide(clean, results)
         return {
             "predictions": [
                 {**result, "warnings": row_warnings}

@@ -3,9 +3,10 @@
 A program sends it as `Authorization: Bearer <key>` or as `X-API-Key: <key>`; never in the
 URL, which proxies and browsers keep in their logs. What needs a key:
 
-- the API: every POST that scores or records (/predict, /invocations, /feedback) and what
-  programs read (/openapi.json, /monitor.json, /model asked for as JSON);
-- the pages (/, /batch, /api, /monitor, /model in a browser, /static) only with
+- the API: every POST that scores or records (/predict, /invocations, /feedback, a JSON
+  answer to POST /review/<id>) and what programs read (/openapi.json, /monitor.json,
+  /review.json, /model asked for as JSON);
+- the pages (/, /batch, /api, /monitor, /review, /model in a browser, /static) only with
   API_KEYS_PAGES=1, since a key on the pages keeps out the people the form is for. A browser
   cannot add a header by itself, so it is asked for a user name and a password (HTTP Basic):
   any user name, the key as the password; it sends them again until it is closed. Without
@@ -31,7 +32,14 @@ from . import config
 
 # Open whatever the settings: health checks and Prometheus come without a key.
 OPEN_PATHS = {"/health", "/ready", "/ping", "/metrics"}
-API_PATHS = {"/predict", "/invocations", "/feedback", "/openapi.json", "/monitor.json"}
+API_PATHS = {
+    "/predict",
+    "/invocations",
+    "/feedback",
+    "/openapi.json",
+    "/monitor.json",
+    "/review.json",
+}
 HOW_TO_SEND = "send it as Authorization: Bearer <key> or as X-API-Key: <key>"
 IN_A_BROWSER = "in a browser, sign in with any user name and the key as the password"
 
@@ -45,8 +53,8 @@ def require_keys(app, settings):
     app.extensions["api_keys"] = digests
     if not settings.api_keys_pages:
         app.logger.warning(
-            "API keys: the API needs one; the pages (the form, /batch, /monitor) are open to "
-            "anyone who can reach them: API_KEYS_PAGES=1 closes them too"
+            "API keys: the API needs one; the pages (the form, /batch, /monitor, /review) are "
+            "open to anyone who can reach them: API_KEYS_PAGES=1 closes them too"
         )
     realm = config.PROJECT_NAME  # what a browser shows when it asks for the key
 
@@ -68,6 +76,8 @@ def is_page():
     """A page for people, not the API (the model card is both: HTML is the page)."""
     if request.path in API_PATHS:
         return False
+    if request.path.startswith("/review/"):  # an answer: the review page's form, or JSON
+        return request.mimetype != "application/json"
     if request.path == "/model":
         best = request.accept_mimetypes.best_match(["application/json", "text/html"])
         return best == "text/html"

@@ -10,6 +10,7 @@ GET  /health, /ready    the process is alive; the model is loaded
 GET  /ping, POST /invocations   /ready and /predict under the names Amazon SageMaker uses
 GET  /metrics           figures for Prometheus (metrics.py)
 POST /feedback          the true outcome of a prediction, for the prediction log (feedback.py)
+GET /review             rows left to a person (AUTOMATION not full): the review queue (review.py)
 
 With API_KEYS set, the API needs a key and the pages may too (api_keys.py).
 """
@@ -31,7 +32,19 @@ from werkzeug.exceptions import (
 from werkzeug.utils import secure_filename
 from werkzeug.wsgi import FileWrapper, get_content_length
 
-from . import api, batch, config, forms, metrics, monitor_pages, openapi, settings, tracking
+from . import (
+    api,
+    automation,
+    batch,
+    config,
+    forms,
+    metrics,
+    monitor_pages,
+    openapi,
+    review,
+    settings,
+    tracking,
+)
 from .api_keys import describe_keys_in_openapi, require_keys
 from .feedback import add_feedback_route
 from .model import ModelError, PredictionError, ValidationError, load_model
@@ -97,8 +110,9 @@ def create_app(model=None):
             return app
     app.config["MODEL_VERSION"] = model.version
     app.config["FIELD_NAMES"] = frozenset(model.schema.names)
-    add_routes(app, model)  # before the observers: its worked example is not a request
+    automate = automation.from_settings(options, model)  # who decides: the model, a person
     model.observers = []  # this app's (tests make several apps for one model)
+    add_routes(app, model, automate)  # before the observers: its worked example is not a request
     if options.monitoring:
         model.observers.append(metrics.published(model, time.perf_counter() - started))
     prediction_log = None
@@ -114,6 +128,10 @@ def create_app(model=None):
         model.observers.append(log_predictions)
     traffic = app.extensions["recent_traffic"]  # the drift monitor shows live accuracy too
     add_feedback_route(app, model, prediction_log, outcome_listeners=[traffic.record_outcome])
+    if automate.queue is not None:
+        profile = app.extensions["training_profile"]
+        listeners = [traffic.record_outcome]
+        review.add_review_routes(app, model, automate, prediction_log, listeners, profile)
     return app
 
 
@@ -124,16 +142,16 @@ def metrics_page():
     return Response(body, content_type=content_type)
 
 
-def add_routes(app, model):
+def add_routes(app, model, automate):
     schema = model.schema
     target = model.metadata["target"]["label"]  # what the model predicts, in words
     controls = forms.make_controls(schema)
     blank_form = forms.default_texts(schema)
     # Worked examples for the docs, made once; predicting one also warms the model up.
     example_row = schema.defaults()
-    example_answer = api.predict_json(model, example_row)
+    example_answer = automate.example(api.predict_json(model, example_row))
     example_csv = batch.example_csv(schema, blank_form)
-    document = openapi.document(model, example_row, example_answer, example_csv)
+    document = automate.document(openapi.document(model, example_row, example_answer, example_csv))
     describe_keys_in_openapi(document, app)
     openapi_json = json.dumps(document, allow_nan=False)
     card = {**model.metadata, "version": model.version}  # a model from before versions too
@@ -151,6 +169,7 @@ def add_routes(app, model):
         target=target,
         describe_field=forms.describe_field,
         true_words=TRUE_WORDS,
+        automation=automate.degree,
     )
 
     @app.get("/")
@@ -169,7 +188,8 @@ def add_routes(app, model):
             ), 400
         results = model.predict_clean([values])
         recorder.results([values], results)
-        result = forms.result_view(results[0], warnings)
+        answer = automate.decide([values], results)[0]
+        result = {**forms.result_view(results[0], warnings), **automate.form_view(answer)}
         return render_template("form.html", **page, values=texts, errors={}, result=result)
 
     @app.post("/predict")
@@ -177,9 +197,11 @@ def add_routes(app, model):
     def predict():
         if request.mimetype == "application/json":
             payload = api.read_json(request.get_data())
-            return api.predict_json(model, payload, on_scored=recorder.results)
+            return api.predict_json(
+                model, payload, on_scored=recorder.results, decide=automate.decide
+            )
         if request.mimetype == "text/csv":
-            scored = batch.score_csv(model, request.get_data())
+            scored = batch.score_csv(model, request.get_data(), automate.csv_decisions)
             recorder.csv(request.get_data())
             return csv_download(scored)
         raise UnsupportedMediaType(
@@ -198,7 +220,7 @@ def add_routes(app, model):
             if upload is None or not upload.filename:
                 raise BadRequest("choose a CSV file first")
             body = upload.read()
-            scored = batch.score_csv(model, body)
+            scored = batch.score_csv(model, body, automate.csv_decisions)
         except ValidationError as error:
             metrics.count_refused(error.errors, app.config["FIELD_NAMES"])
             log_client_error(app, 400, str(error))

@@ -34,6 +34,12 @@ LOW_CONFIDENCE = 0.6
 # live, and flagged in what `make train` prints.
 PROMOTION_TOLERANCE = 0.02
 SLOWDOWN_TOLERANCE = 1.5
+# Degree of automation (automation.py): "full" the model decides; "partial" it decides when
+# its confidence is at least REVIEW_THRESHOLD and refers the rest to a person (/review);
+# "assist" a person decides, shown the model's classes and probabilities; "shadow" a person
+# decides and the model's answer is only recorded. AUTOMATION and REVIEW_THRESHOLD (env) win.
+AUTOMATION = "full"
+REVIEW_THRESHOLD = 0.8
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODEL_SUFFIX = {"pickle": ".pkl", "joblib": ".joblib", "skops": ".skops"}[MODEL_FORMAT]

@@ -16,6 +16,10 @@ MONITOR_WINDOW       recent rows /monitor compares with training (1000); memory 
 API_KEYS             API keys, separated by commas: the API then needs one (api_keys.py)
 API_KEYS_FILE        a file of API keys, one a line, # starts a comment; better for secrets
 API_KEYS_PAGES       1: the pages (form, batch, monitor) need a key too (0, the default)
+AUTOMATION           who decides: full, partial, assist or shadow (automation.py; config.AUTOMATION)
+REVIEW_THRESHOLD     partial: answers less confident than this go to a person (config, 0.8)
+REVIEW_QUEUE         the review queue's file (reviews/queue.jsonl in the project)
+REVIEW_QUEUE_MB      the review queue's size at most (10); the oldest items go past it
 
 `serve` as the server's only argument (Amazon SageMaker starts the image as
 `docker run <image> serve`) sets HOST and PORT, and MODEL_DIR if unset: see sagemaker_mode().
@@ -29,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
+
+AUTOMATION_DEGREES = ("full", "partial", "assist", "shadow")
 
 
 class SettingsError(Exception):
@@ -54,6 +60,10 @@ class Settings:
     # The keys' SHA-256 digests, never the keys: nothing can print them (api_keys.py).
     api_key_digests: tuple = field(default=(), repr=False)
     api_keys_pages: bool = False
+    automation: str = config.AUTOMATION
+    review_threshold: float = config.REVIEW_THRESHOLD
+    review_queue: str = str(config.PROJECT_ROOT / "reviews" / "queue.jsonl")
+    review_queue_mb: int = 10
 
     @property
     def address(self):
@@ -100,6 +110,35 @@ def env_flag(name, default, environ=None):
     raise SettingsError(f"{name} must be 1 or 0, got {text!r}")
 
 
+def env_automation(environ, default):
+    """AUTOMATION, checked: one of the degrees, and partial or assist only for classes."""
+    degree = environ.get("AUTOMATION", "").strip().lower() or default
+    if degree not in AUTOMATION_DEGREES:
+        raise SettingsError(
+            f"AUTOMATION must be one of {', '.join(AUTOMATION_DEGREES)}, got {degree!r}"
+        )
+    if degree in ("partial", "assist") and config.TASK != "classification":
+        raise SettingsError(
+            f"AUTOMATION={degree} needs a classifier (its class probabilities); "
+            "a regression takes full or shadow"
+        )
+    return degree
+
+
+def env_share(name, default, environ):
+    """A number between 0 and 1 (both excluded)."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number between 0 and 1, got {text!r}") from None
+    if not 0 < value < 1:
+        raise SettingsError(f"{name} must be between 0 and 1 (both excluded), got {value}")
+    return value
+
+
 def from_env(environ=None):
     environ = os.environ if environ is None else environ
     defaults = Settings()
@@ -129,6 +168,10 @@ def from_env(environ=None):
         monitor_window=window,
         api_key_digests=keys,
         api_keys_pages=pages,
+        automation=env_automation(environ, defaults.automation),
+        review_threshold=env_share("REVIEW_THRESHOLD", defaults.review_threshold, environ),
+        review_queue=environ.get("REVIEW_QUEUE", "").strip() or defaults.review_queue,
+        review_queue_mb=env_int("REVIEW_QUEUE_MB", defaults.review_queue_mb, environ),
     )
 
 
