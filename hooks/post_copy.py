@@ -335,7 +335,16 @@ def run(step, command, project):
 
 
 def find_python(version):
-    """The interpreter for the project's .venv: the asked-for version if installed."""
+    """The interpreter for the project's .venv: the asked-for version if installed (on
+    Windows, where there is no python3.11 command, as the py launcher finds it)."""
+    if os.name == "nt" and shutil.which("py"):
+        found = subprocess.run(
+            ["py", f"-{version}", "-c", "import sys; print(sys.executable)"],
+            capture_output=True,
+            text=True,
+        )
+        if found.returncode == 0 and found.stdout.strip():
+            return found.stdout.strip()
     return shutil.which(f"python{version}") or sys.executable
 
 
@@ -351,8 +360,9 @@ def bootstrap(answers, project):
         install = [str(venv_python), "-m", "pip", "install", "--quiet"]
     run("install", [*install, "-r", "requirements.txt", "-e", ".[dev]"], project)
     pin_what_was_installed(project, venv_python)
-    run("train", [str(venv_python), "-m", f"{answers['package_name']}.train"], project)
-    run("test", [str(venv_python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+    tasks = [str(venv_python), "-m", answers["package_name"]]  # the package's task runner
+    run("train", [*tasks, "train"], project)
+    run("test", [*tasks, "test", "-q", "-p", "no:cacheprovider"], project)
     git_init(answers, project)
 
 
@@ -390,14 +400,29 @@ def git_init(answers, project):
 
 FIRST_COMMIT = "Project from copier-ml-deploy, with its first trained model"
 
-# The one command that redoes a failed step and the ones after it, run in the project.
-RETRY = {
-    "create .venv": "rm -rf .venv && make setup train test",
-    "install": "rm -rf .venv && make setup train test",
-    "train": "make train test",
-    "test": "make test",
-    "git": f'git init -b main && git add --all && git commit -m "{FIRST_COMMIT}"',
+# The tasks that redo a failed step and the ones after it, run in the project.
+RETRY_TASKS = {
+    "create .venv": ["setup", "train", "test"],
+    "install": ["setup", "train", "test"],
+    "train": ["train", "test"],
+    "test": ["test"],
 }
+GIT_RETRY = f'git init -b main && git add --all && git commit -m "{FIRST_COMMIT}"'
+
+
+def retry_commands(step, package):
+    """How to redo a step and the ones after it, in the project: with make (not on Windows,
+    which rarely has it), and without it."""
+    if step == "git":
+        return [GIT_RETRY]
+    windows = os.name == "nt"
+    tasks = " ".join(RETRY_TASKS.get(step, RETRY_TASKS["install"]))
+    if tasks.startswith("setup"):  # no working .venv yet: any Python runs the package folder
+        without_make = f"{'python' if windows else 'python3'} src/{package} {tasks}"
+    else:
+        python = r".venv\Scripts\python" if windows else ".venv/bin/python"
+        without_make = f"{python} -m {package} {tasks}"
+    return [without_make] if windows else [f"make {tasks}", without_make]
 
 
 class StepFailed(Exception):
@@ -428,9 +453,10 @@ def failure_cause(lines, returncode):
     return f"it stopped with exit status {returncode}"
 
 
-def failure_report(failure, project, cleanup):
+def failure_report(failure, project, cleanup, package):
     """What the user reads when a step failed: the cause, what happens to the project, the retry."""
-    retry = RETRY.get(failure.step, "make setup train test")
+    commands = retry_commands(failure.step, package)
+    retry = commands[0] if len(commands) == 1 else f"{commands[0]} (or: {commands[1]})"
     lines = [f"FAILED: {failure.step}: {failure.cause}"]
     if cleanup:
         lines += [
@@ -467,7 +493,11 @@ def main(project=None, cleanup=False):
         bootstrap(answers, project)
     except StepFailed as failure:
         # Non-zero: copier stops, and its success message is not printed.
-        print(f"\n{failure_report(failure, project, cleanup)}\n", file=sys.stderr, flush=True)
+        print(
+            f"\n{failure_report(failure, project, cleanup, answers['package_name'])}\n",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     return 0
 

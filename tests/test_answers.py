@@ -169,7 +169,7 @@ def assert_valid_project(project):
     run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], project)
     run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], project)
     package = package_of(project)
-    assert f"-m {package}.train" in run(["make", "--dry-run", "train"], project).stdout
+    assert f"-m {package} train" in run(["make", "--dry-run", "train"], project).stdout
     return pyproject
 
 

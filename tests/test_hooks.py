@@ -222,19 +222,51 @@ def test_the_cause_is_the_last_error_line_else_the_last_line():
 
 def test_the_failure_report_names_the_step_and_what_happens_to_the_project(tmp_path):
     failure = post_copy.StepFailed("train", "data/x.csv is not a readable CSV file")
-    removed = post_copy.failure_report(failure, tmp_path, cleanup=True)
+    removed = post_copy.failure_report(failure, tmp_path, cleanup=True, package="shop")
     assert removed.startswith("FAILED: train: data/x.csv is not a readable CSV file\n")
     assert f"Copier now removes the unfinished project {tmp_path}" in removed
     assert "run copier copy again with -C (--no-cleanup)" in removed
-    assert removed.endswith("fix the cause and run: make train test")
-    kept = post_copy.failure_report(failure, tmp_path, cleanup=False)
-    assert kept.endswith(f"fix the cause, then run: cd {tmp_path} && make train test")
-    for step in ("create .venv", "install", "train", "test", "git"):
-        assert step in post_copy.RETRY
+    retry = "make train test (or: .venv/bin/python -m shop train test)"
+    assert removed.endswith(f"fix the cause and run: {retry}")
+    kept = post_copy.failure_report(failure, tmp_path, cleanup=False, package="shop")
+    assert kept.endswith(f"fix the cause, then run: cd {tmp_path} && {retry}")
+    for step in ("create .venv", "install", "train", "test"):
+        assert step in post_copy.RETRY_TASKS
+
+
+def test_the_retry_needs_no_make_and_uses_the_venv_python_of_the_os(monkeypatch):
+    assert post_copy.retry_commands("install", "shop") == [
+        "make setup train test",
+        "python3 src/shop setup train test",  # .venv may be broken: any Python runs setup
+    ]
+    assert post_copy.retry_commands("test", "shop")[1] == ".venv/bin/python -m shop test"
+    monkeypatch.setattr(post_copy.os, "name", "nt")
+    assert post_copy.retry_commands("train", "shop") == [r".venv\Scripts\python -m shop train test"]
+    assert post_copy.retry_commands("create .venv", "shop") == ["python src/shop setup train test"]
+    assert post_copy.retry_commands("git", "shop")[0].startswith("git init -b main && ")
+
+
+def test_on_windows_the_venv_python_of_the_asked_version_comes_from_the_py_launcher(
+    monkeypatch, tmp_path
+):
+    """Windows has no python3.12 command; `py -3.12` finds that version when installed."""
+    launcher = tmp_path / "py"
+    launcher.write_text(
+        f"#!{sys.executable}\n"
+        "import sys\n"
+        "if sys.argv[1] != '-3.12':\n"
+        "    sys.exit(1)\n"
+        "print('C:/Python312/python.exe')\n"
+    )
+    launcher.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(post_copy.os, "name", "nt")
+    assert post_copy.find_python("3.12") == "C:/Python312/python.exe"
+    assert post_copy.find_python("3.13") == sys.executable  # not installed: copier's Python
 
 
 def test_a_failed_bootstrap_makes_the_hook_fail(tmp_path, monkeypatch, capsys):
-    answers_file(tmp_path, dataset="iris", bootstrap="true")
+    answers_file(tmp_path, dataset="iris", bootstrap="true", package_name="shop")
 
     def failing_bootstrap(answers, project):
         raise post_copy.StepFailed("test", "1 failed, 20 passed in 2.1s")

@@ -170,9 +170,16 @@ def test_feedback_without_a_prediction_log_is_404_and_says_how(client):
     assert "PREDICTION_LOG" in answer.get_json()["error"]
 
 
-def test_the_prediction_log_rotates_and_feedback_reads_the_old_file(model, row, tmp_path):
+# Windows has no fcntl: one waitress process rotates under its threads' lock alone.
+@pytest.mark.parametrize("has_fcntl", [True, False], ids=["posix", "windows"])
+def test_the_prediction_log_rotates_and_feedback_reads_the_old_file(
+    model, row, tmp_path, monkeypatch, has_fcntl
+):
+    from iris_classifier import predictions_log
     from iris_classifier.predictions_log import PredictionLog
 
+    if not has_fcntl:
+        monkeypatch.setattr(predictions_log, "fcntl", None)
     path = tmp_path / "predictions.jsonl"
     log = PredictionLog(path, 1, False, model)
     log.max_bytes = 2000  # a few lines

@@ -6,10 +6,13 @@ for rows that do not fit the schema ({"errors": {field: message}}).
 """
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from werkzeug.exceptions import BadRequest
 
-from .schema import shown
+from .model import Model, Prediction
+from .schema import Row, shown
 
 # One JSON request scores at most this many rows. Each row becomes several Python objects,
 # so a 5 MiB list of 55,000 rows took about 95 MB to answer; a CSV body of any length up to
@@ -17,7 +20,7 @@ from .schema import shown
 MAX_JSON_ROWS = 10_000
 
 
-def read_json(body):
+def read_json(body: bytes) -> Any:
     """Request body (bytes) -> the parsed JSON value."""
     if not body.strip():
         raise BadRequest("empty body: send a JSON object of field: value pairs")
@@ -29,7 +32,7 @@ def read_json(body):
         raise BadRequest(f"invalid JSON: {error}") from None
 
 
-def unique_keys(pairs):
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """json.loads' object_pairs_hook: a key given twice is refused, never silently replaced."""
     row = dict(pairs)
     if len(row) < len(pairs):
@@ -41,7 +44,12 @@ def unique_keys(pairs):
     return row
 
 
-def predict_json(model, payload, on_scored=None, decide=None):
+def predict_json(
+    model: Model,
+    payload: Any,
+    on_scored: Callable[[list[Row], list[Prediction]], None] | None = None,
+    decide: Callable[[list[Row], list[Prediction]], list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
     """A parsed JSON body -> the response body: one prediction, or {"predictions": [...]}.
 
     on_scored(clean rows, results), if given, is called after the rows are scored;

@@ -16,21 +16,27 @@ a new one begun; KEPT_FILES old files are kept, the oldest is deleted.
 
 Several gunicorn workers append to the same file: each write is one system call on a file
 opened for appending, which the system keeps whole. A worker that finds the file too big
-renames it under a lock (a .lock file beside it).
+renames it under a lock (a .lock file beside it). On Windows, where waitress runs one
+process and gunicorn does not run, the threads' own lock is enough.
 
 Durability: a prediction line is written at once but not forced to disk: a crash of the
 machine (not of the service) can lose the last few. An outcome is forced to disk (fsync)
 before POST /feedback answers: an acknowledged outcome is never lost.
 """
 
-import fcntl
 import json
 import math
 import mmap
 import os
+import sys
 import threading
 import time
 from pathlib import Path
+
+if sys.platform == "win32":
+    fcntl = None  # Windows has no fcntl, and one process (waitress's threads) writes
+else:
+    import fcntl
 
 KEPT_FILES = 3
 
@@ -93,7 +99,8 @@ class PredictionLog:
     def rotate(self, adding):
         """Rename the full file to .1 (and .1 to .2 ...) under a lock all workers share."""
         with open(str(self.path) + ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
             if not self.too_full(adding):
                 return  # another worker rotated it meanwhile
             for number in range(KEPT_FILES - 1, 0, -1):

@@ -4,11 +4,15 @@ The form, the request validation, the OpenAPI document and the docs are all gene
 from the fields here, so a feature name is never typed anywhere else.
 """
 
+from __future__ import annotations
+
 import itertools
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 KINDS = ("number", "integer", "category", "boolean", "text")
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "t"})
@@ -27,6 +31,9 @@ LIMITS = {"number": NUMBER_LIMIT, "integer": INTEGER_LIMIT}
 MAX_ERRORS = 20  # messages in one answer: enough to fix a batch, never a million echoed back
 SHOWN_LENGTH = 40  # characters of a client's value (or field name) repeated in a message
 
+# One input row: field name -> value, as JSON gives it (or clean, after validation).
+Row = dict[str, Any]
+
 
 @dataclass(frozen=True)
 class Field:
@@ -39,14 +46,14 @@ class Field:
     default: object = None
     categories: tuple[str, ...] | None = None
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if self.categories is not None:
             data["categories"] = list(self.categories)
         return data
 
     @classmethod
-    def from_dict(cls, data):
+    def from_dict(cls, data: Any) -> Field:
         """A field as models/model.json holds it; raises ValueError saying what is wrong."""
         if not isinstance(data, dict):
             raise ValueError(f"expected an object, got {_describe(data)}")
@@ -76,10 +83,10 @@ class Field:
         return field
 
     @property
-    def step(self):
+    def step(self) -> str:
         return "1" if self.kind == "integer" else "any"
 
-    def range_text(self):
+    def range_text(self) -> str:
         if self.minimum is None:
             return ""
         return f"{_number_text(self.minimum)} to {_number_text(self.maximum)}"
@@ -88,7 +95,7 @@ class Field:
 class Schema:
     """An ordered list of fields, with validation and the matrix the model reads."""
 
-    def __init__(self, fields):
+    def __init__(self, fields: Iterable[Field]) -> None:
         self.fields = tuple(fields)
         self.names = tuple(field.name for field in self.fields)
         self.by_name = {field.name: field for field in self.fields}
@@ -96,7 +103,7 @@ class Schema:
         self.all_numeric = all(field.kind not in ("category", "text") for field in self.fields)
 
     @classmethod
-    def from_list(cls, items):
+    def from_list(cls, items: Any) -> Schema:
         """The schema as models/model.json holds it; raises ValueError saying what is wrong."""
         if not isinstance(items, list) or not items:
             raise ValueError("the schema must be a list of one or more fields")
@@ -108,14 +115,14 @@ class Schema:
                 raise ValueError(f"field {position}: {error}") from None
         return cls(fields_read)
 
-    def to_list(self):
+    def to_list(self) -> list[dict[str, Any]]:
         return [field.to_dict() for field in self.fields]
 
-    def defaults(self):
+    def defaults(self) -> Row:
         """A valid row: every field at its default (the form and the API examples use it)."""
         return {field.name: default_value(field) for field in self.fields}
 
-    def validate(self, row):
+    def validate(self, row: Any) -> tuple[Row | None, dict[str, str], list[str]]:
         """Check one JSON row. Returns (values, errors, warnings).
 
         values: field name -> clean value (None where missing and allowed);
@@ -136,7 +143,7 @@ class Schema:
         errors.update(self.unknown_fields(row))
         return values, errors, warnings
 
-    def unknown_fields(self, row):
+    def unknown_fields(self, row: Row) -> dict[str, str]:
         """-> {name: message} for the fields of row that the schema lacks, MAX_ERRORS at most.
 
         A body may hold half a million unknown keys: the first ones are named, the rest
@@ -153,7 +160,7 @@ class Schema:
             errors["_row"] = f"{unknown:,} unknown fields; the first {named} are named"
         return errors
 
-    def validate_text(self, row):
+    def validate_text(self, row: dict[str, Any]) -> tuple[Row | None, dict[str, str], list[str]]:
         """Check one row of strings (a web form or a CSV line); same result as validate."""
         parsed, errors = {}, {}
         for name, text in row.items():
@@ -170,7 +177,7 @@ class Schema:
         more_errors.update(errors)
         return values, more_errors, warnings
 
-    def to_matrix(self, rows):
+    def to_matrix(self, rows: Iterable[Row]) -> Any:
         """Rows of clean values (from validate) -> the 2-D array the pipeline was fitted on."""
         import numpy as np
 
@@ -180,11 +187,11 @@ class Schema:
             return np.array([[row[name] for name in names] for row in rows], dtype=float)
         return np.array([[row[name] for name in names] for row in rows], dtype=object)
 
-    def json_schema(self):
+    def json_schema(self) -> dict[str, Any]:
         """A JSON Schema (2020-12) for one row, for OpenAPI and for other programs."""
         properties = {}
         for field in self.fields:
-            spec = {"title": field.label}
+            spec: dict[str, Any] = {"title": field.label}
             if field.kind in ("number", "integer"):
                 limit = LIMITS[field.kind]
                 spec.update(type=field.kind, minimum=-limit, maximum=limit)
@@ -194,7 +201,7 @@ class Schema:
                 spec.update(type="string", minLength=1, maxLength=TEXT_MAX_LENGTH)
             else:
                 spec["type"] = "string"
-                spec["enum"] = list(field.categories)
+                spec["enum"] = list(field.categories or ())
             if field.minimum is not None:
                 spec["description"] = f"Seen in training: {field.range_text()}"
             if field.default is not None:
@@ -212,7 +219,7 @@ class Schema:
         }
 
 
-def default_value(field):
+def default_value(field: Field) -> Any:
     """The value a field starts with; a text field without a default gets TEXT_EXAMPLE."""
     if field.kind == "text" and field.default is None:
         return TEXT_EXAMPLE
@@ -279,7 +286,7 @@ def _check_text(value):
     return value, None
 
 
-def parse_text(field, text):
+def parse_text(field: Field, text: Any) -> tuple[Any, str | None]:
     """-> (JSON-like value, error or None) for a value typed in a form or read from CSV."""
     if text is None:
         return None, None
@@ -370,7 +377,7 @@ def _number_text(value):
 # --- deriving the schema from training data (pandas is only needed here) ---
 
 
-def safe_names(columns):
+def safe_names(columns: Iterable[Any]) -> list[str]:
     """Column names of any kind -> unique, lower-case Python identifiers.
 
     "Petal length (cm)" -> "petal_length_cm"; "2nd try" -> "f_2nd_try"; "Größe" -> "grosse".
@@ -397,7 +404,7 @@ def safe_names(columns):
     return names
 
 
-def derive_field(name, label, series, words_as_booleans=True):
+def derive_field(name: str, label: str, series: Any, words_as_booleans: bool = True) -> Field:
     """One pandas Series of training data -> a Field.
 
     words_as_booleans=False keeps yes/no text as a category, for a model that was fitted
@@ -409,8 +416,7 @@ def derive_field(name, label, series, words_as_booleans=True):
         raise ValueError(f"column {label!r} has no values")
     booleans = _as_booleans(present, words_as_booleans)
     if booleans is not None:
-        default = bool(booleans.mode().iloc[0])
-        return Field(name, label, "boolean", required, default=default)
+        return Field(name, label, "boolean", required, default=bool(booleans.mode().iloc[0]))
     if series.dtype.kind in "iuf":
         values = present.astype(float)
         integral = bool((values == values.round()).all())
@@ -421,8 +427,8 @@ def derive_field(name, label, series, words_as_booleans=True):
         return Field(name, label, kind, required, cast(values.min()), cast(values.max()), default)
     text = present.astype(str).str.strip()
     categories = tuple(sorted(text.unique()))
-    default = str(text.mode().iloc[0])
-    return Field(name, label, "category", required, default=default, categories=categories)
+    most_common = str(text.mode().iloc[0])
+    return Field(name, label, "category", required, default=most_common, categories=categories)
 
 
 def _as_booleans(present, words_as_booleans=True):

@@ -32,13 +32,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .batch import column_positions
-from .model import ModelError, load_model, model_dir
+from .model import Model, ModelError, load_model, model_dir
 from .scoring import output_names, score_columns
 
 ERRORS = "errors"  # the column that says why a row was refused
 # Spark puts a CSV line whose number of values differs from the header's here.
 MALFORMED = "_malformed_line"
-_models = {}  # loaded once in each Python worker, which Spark reuses from task to task
+# Loaded once in each Python worker, which Spark reuses from task to task.
+_models: dict[str, Model] = {}
 
 
 def main(argv=None):

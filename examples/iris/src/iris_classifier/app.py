@@ -47,7 +47,7 @@ from . import (
 )
 from .api_keys import describe_keys_in_openapi, require_keys
 from .feedback import add_feedback_route
-from .model import ModelError, PredictionError, ValidationError, load_model
+from .model import Model, ModelError, PredictionError, ValidationError, load_model
 from .predictions_log import PredictionLog
 from .schema import TRUE_WORDS
 
@@ -83,7 +83,7 @@ class StrictJSONProvider(DefaultJSONProvider):
         return super().dumps(obj, allow_nan=False, **kwargs)
 
 
-def create_app(model=None):
+def create_app(model: Model | None = None) -> Flask:
     """The Flask app; loads models/ unless a model is given (tests pass their own)."""
     app = Flask(__name__)
     options = settings.from_env()
@@ -142,7 +142,7 @@ def metrics_page():
     return Response(body, content_type=content_type)
 
 
-def add_routes(app, model, automate):
+def add_routes(app: Flask, model: Model, automate: automation.Automation) -> None:
     schema = model.schema
     target = model.metadata["target"]["label"]  # what the model predicts, in words
     controls = forms.make_controls(schema)

@@ -10,11 +10,11 @@ DATASET = "iris"  # iris, wine, breast_cancer, diabetes, languages or csv
 DATA_FILE = None  # scikit-learn's bundled data
 TARGET_COLUMN = None
 # Input columns in form order (original names); empty means all of them.
-FEATURES = []
+FEATURES: list[str] = []
 # Override what training decided a column is (see the list `make train` prints), e.g.
 # {"customer id": "category"}. Kinds: number, integer, boolean, category, text, date, and
 # identifier (left out of the model and never published).
-COLUMN_KINDS = {}
+COLUMN_KINDS: dict[str, str] = {}
 # "sequential" lets SequentialFeatureSelector keep the N_FEATURES most useful inputs.
 FEATURE_SELECTION = "none"
 N_FEATURES = None

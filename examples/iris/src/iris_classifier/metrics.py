@@ -51,7 +51,7 @@ MODEL_LOAD_SECONDS = Gauge(
 )
 
 
-_shown = set()  # the model_info labels this process has published
+_shown: set[tuple[str, str]] = set()  # the model_info labels this process has published
 
 
 def published(model, load_seconds):
@@ -116,7 +116,7 @@ def input_column(inputs, position):
         return np.array([np.nan if value is None else float(value) for value in column])
 
 
-_histograms = []
+_histograms: list[Histogram] = []
 
 
 def predicted_values(metadata):
@@ -134,7 +134,9 @@ def predicted_values(metadata):
     return _histograms[0]
 
 
-_requests, _latencies = {}, {}  # the labelled series, looked up once each
+# The labelled series, looked up once each.
+_requests: dict[tuple[str, int], Counter] = {}
+_latencies: dict[str, Histogram] = {}
 
 
 def count_request(route, status, seconds):

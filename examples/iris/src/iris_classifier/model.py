@@ -12,13 +12,20 @@ import pickle
 import platform
 import re
 import warnings
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import config
-from .schema import MAX_ERRORS, Schema
+from .schema import MAX_ERRORS, Row, Schema
+
+# One row's answer: {"prediction": ...}, with "probabilities" {class: p} for a classifier.
+Prediction = dict[str, Any]
+# Told of every prediction: (inputs, predictions, probabilities or None, first row number).
+Observer = Callable[[Any, list[Any], np.ndarray | None, int], None]
 
 # The layout of models/model.json; `copier update` migrates older files (see CHANGELOG.md).
 METADATA_VERSION = 2
@@ -34,7 +41,7 @@ class PredictionError(Exception):
     .rows: the numbers (from 1) of the rows at fault, when the model names them.
     """
 
-    def __init__(self, message, rows=()):
+    def __init__(self, message: str, rows: Iterable[int] = ()) -> None:
         super().__init__(message)
         self.rows = list(rows)
 
@@ -42,7 +49,7 @@ class PredictionError(Exception):
 class ValidationError(Exception):
     """Input rows do not fit the schema; .errors maps field (or row) to a message."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
         self.errors = errors
 
@@ -53,12 +60,12 @@ VERSIONS_FOLDER = "versions"
 VERSION_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{8}")  # 20261207-134501-1a2b3c4d
 
 
-def models_root():
+def models_root() -> Path:
     """The models folder: models/ in the project, or the MODEL_DIR environment variable."""
     return Path(os.environ.get("MODEL_DIR") or config.PROJECT_ROOT / "models")
 
 
-def live_version(root=None):
+def live_version(root: str | Path | None = None) -> str | None:
     """The id of the live version (models/LIVE), or None in a project without versions."""
     path = Path(root or models_root()) / LIVE_FILE
     try:
@@ -72,7 +79,7 @@ def live_version(root=None):
     return text
 
 
-def model_dir(root=None):
+def model_dir(root: str | Path | None = None) -> Path:
     """The live version's folder, models/versions/<id>; models/ itself when there is no
     models/LIVE (a project trained before versions, or MODEL_DIR naming one version)."""
     root = Path(root or models_root())
@@ -80,7 +87,7 @@ def model_dir(root=None):
     return root / VERSIONS_FOLDER / live if live else root
 
 
-def library_versions():
+def library_versions() -> dict[str, str]:
     # From the installed packages' metadata: no need to import scikit-learn to know it.
     return {
         "python": platform.python_version(),
@@ -117,7 +124,7 @@ def check_file(path, expected_digest):
         )
 
 
-def save_estimator(estimator, path, model_format):
+def save_estimator(estimator: Any, path: Path, model_format: str) -> None:
     if model_format == "skops":
         import skops.io
 
@@ -138,7 +145,7 @@ def save_estimator(estimator, path, model_format):
         path.write_bytes(data)
 
 
-def load_estimator(path, model_format):
+def load_estimator(path: Path, model_format: str) -> Any:
     """Read a model file; any failure becomes one ModelError line."""
     if not path.exists():
         raise ModelError(f"{path} not found: train the model with `make train`")
@@ -148,7 +155,7 @@ def load_estimator(path, model_format):
 
             untrusted = skops.io.get_untrusted_types(file=path)
             # numpy, scikit-learn and this package's own input steps (notebook_steps.py).
-            trusted = ("numpy.", "sklearn.", f"{__package__}.")
+            trusted: tuple[str, ...] = ("numpy.", "sklearn.", f"{__package__}.")
             unexpected = [t for t in untrusted if not t.startswith(trusted)]
             if unexpected:
                 raise ModelError(f"{path} holds types that are not trusted: {unexpected}")
@@ -168,7 +175,7 @@ def load_estimator(path, model_format):
         ) from None
 
 
-def check_versions(trained_with):
+def check_versions(trained_with: dict[str, str]) -> None:
     """Refuse a scikit-learn major/minor mismatch; warn about any other difference."""
     installed = library_versions()
     trained, now = trained_with.get("scikit-learn", "?"), installed["scikit-learn"]
@@ -189,7 +196,13 @@ def check_versions(trained_with):
 class Model:
     """A fitted pipeline, its schema and its metadata (models/model.json)."""
 
-    def __init__(self, estimator, metadata, predictor=None, estimator_path=None):
+    def __init__(
+        self,
+        estimator: Any,
+        metadata: dict[str, Any],
+        predictor: Any = None,
+        estimator_path: Path | None = None,
+    ) -> None:
         # With an ONNX twin, the scikit-learn pipeline is only read from estimator_path
         # when something asks for it: the service starts faster and uses less memory.
         self._estimator = estimator
@@ -207,10 +220,10 @@ class Model:
         self.input_columns = metadata.get("input_columns")
         # Called with (inputs, predictions, probabilities, first_row) after every prediction:
         # the service's metrics, prediction log and drift monitor listen here.
-        self.observers = []
+        self.observers: list[Observer] = []
 
     @property
-    def version(self):
+    def version(self) -> str:
         """The version id (models/versions/<id>); for a model trained before versions, the
         first 12 hex digits of the model file's SHA-256 (model.json has them all)."""
         if self.metadata.get("version"):
@@ -219,13 +232,15 @@ class Model:
         return digest[:12] if digest else "unknown"
 
     @property
-    def estimator(self):
+    def estimator(self) -> Any:
         """The fitted scikit-learn pipeline."""
         if self._estimator is None:
+            if self._estimator_path is None:
+                raise ModelError("the model has neither its pipeline nor the file of it")
             self._estimator = load_estimator(self._estimator_path, self.metadata["model_format"])
         return self._estimator
 
-    def inputs(self, rows):
+    def inputs(self, rows: Sequence[Row]) -> Any:
         """Clean rows -> what the estimator's predict expects."""
         if self.input_columns:
             from .notebook_steps import input_frame
@@ -234,13 +249,17 @@ class Model:
             return input_frame(rows, self.schema, self.input_columns, dtypes)
         return self.schema.to_matrix(rows)
 
-    def validate(self, rows, numbered=None):
+    def validate(
+        self, rows: Sequence[Any], numbered: bool | None = None
+    ) -> tuple[list[Row], list[list[str]]]:
         """-> (clean rows, warnings for each row); raises ValidationError.
 
         Error keys start with "row N: " when several rows are checked (or numbered=True).
         """
         numbered = len(rows) > 1 if numbered is None else numbered
-        clean, warnings_found, errors = [], [], {}
+        clean: list[Row] = []
+        warnings_found: list[list[str]] = []
+        errors: dict[str, str] = {}
         for number, row in enumerate(rows, start=1):
             values, row_errors, row_warnings = self.schema.validate(row)
             if row_errors:
@@ -248,13 +267,14 @@ class Model:
                 errors.update({prefix + key: message for key, message in row_errors.items()})
                 if len(errors) >= MAX_ERRORS:
                     break
-            clean.append(values)
-            warnings_found.append(row_warnings)
+            if values is not None:  # None for a row that is not an object: an error above
+                clean.append(values)
+                warnings_found.append(row_warnings)
         if errors:
             raise ValidationError(errors)
         return clean, warnings_found
 
-    def predict_clean(self, rows):
+    def predict_clean(self, rows: Sequence[Row]) -> list[Prediction]:
         """Predict validated rows -> list of {"prediction": ..., "probabilities": {...}}."""
         labels, probabilities = self.predict_matrix(self.inputs(rows))
         if probabilities is None:
@@ -265,7 +285,9 @@ class Model:
             for label, row in zip(labels, probabilities.tolist(), strict=True)
         ]
 
-    def predict_matrix(self, inputs, first_row=1, observed=True):
+    def predict_matrix(
+        self, inputs: Any, first_row: int = 1, observed: bool = True
+    ) -> tuple[list[Any], np.ndarray | None]:
         """-> (predictions as a list, class probabilities as an array or None).
 
         first_row: the number of the first row, when the inputs are part of a larger file;
@@ -291,12 +313,12 @@ class Model:
             observe(inputs, predictions, probabilities, first_row)
         return predictions, probabilities
 
-    def predict(self, rows):
+    def predict(self, rows: Sequence[Any]) -> list[Prediction]:
         """Validate and predict a list of JSON-like rows (one row: pass a one-item list)."""
         clean, _ = self.validate(rows)
         return self.predict_clean(clean)
 
-    def predict_one(self, row):
+    def predict_one(self, row: Row) -> Prediction:
         return self.predict([row])[0]
 
 
@@ -326,7 +348,7 @@ def plain_values(values):
     return [value.item() if hasattr(value, "item") else value for value in values]
 
 
-def read_metadata(directory):
+def read_metadata(directory: Path) -> dict[str, Any]:
     path = directory / "model.json"
     if not path.exists():
         raise ModelError(f"{path} not found: train the model with `make train`")
@@ -402,7 +424,7 @@ def metadata_problem(metadata):
     return None
 
 
-def load_model(directory=None):
+def load_model(directory: str | Path | None = None) -> Model:
     """Read the live version's model.json and the model file it names (directory: another
     version's folder); raise ModelError if unusable."""
     directory = Path(directory) if directory else model_dir()
