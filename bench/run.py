@@ -57,6 +57,11 @@ WHAT_WAS_TRIED["LR p99 no worse than lean"] = (
     "p99 follows the same noise (25 to 40 ms for both stacks between runs); waitress's 8 "
     "threads share one Python interpreter, so one slow thread delays the others' tails."
 )
+SHADOW_LINK = (
+    "## Shadow scoring (issue 14)\n\n"
+    "What a candidate version in shadow costs the answers (live-only against with-shadow "
+    "req/s, p50 and p99, in one run): [shadow.md](shadow.md), by `python bench/shadow.py`."
+)
 IRIS_ROW = {
     "sepal_length_cm": 5.9,
     "sepal_width_cm": 3.0,
@@ -478,6 +483,8 @@ def write_report(services, results, batch):
     scoring = RESULTS.with_name("scoring.md")  # make score and Spark: measured by their scripts
     if scoring.exists():
         lines += ["", scoring.read_text().strip()]
+    if RESULTS.with_name("shadow.md").exists():  # measured by bench/shadow.py
+        lines += ["", SHADOW_LINK]
     report = "\n".join(lines) + "\n"
     RESULTS.write_text(report)
     (BUILD / "results.json").write_text(json.dumps({"figures": figures, "batch": batch}, indent=2))

@@ -43,7 +43,7 @@ def fresh(tmp_path_factory):
 
 def files(root):
     """{name, with the version folder as models/versions/<id>/: path}"""
-    skip = {"__pycache__", ".pytest_cache", ".ruff_cache", ".venv", ".git"}
+    skip = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".venv", ".git"}
     return {
         VERSION_FOLDER.sub(VERSION, p.relative_to(root).as_posix()): p
         for p in root.rglob("*")

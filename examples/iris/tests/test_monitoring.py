@@ -182,6 +182,8 @@ def test_monitor_json_is_the_report_of_the_recent_traffic(model, profile, fresh_
     post_rows(client, rows_like_training(model, profile, count=150))
     answer = client.get("/monitor.json").get_json()
     assert answer.pop("problem") is None
+    versions = answer.pop("versions")  # the figures of each model version (test_candidate.py)
+    assert versions["live"] == model.version and versions["candidate"] is None
     expected = app.extensions["recent_traffic"].report(profile)
     expected["latency"] = answer["latency"]  # the same requests, measured the same way
     assert answer == json.loads(json.dumps(expected))

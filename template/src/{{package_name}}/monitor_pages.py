@@ -2,6 +2,7 @@
 
 GET /monitor         recent traffic against the training profile: charts, PSI, lights
 GET /monitor.json    the same report as JSON
+Both also show the figures of each model version (serving.py): live, shadow, canary.
 
 watch(app, model) sets it all up and returns the Recorder the routes call.
 """
@@ -13,7 +14,7 @@ import time
 
 from flask import g, render_template
 
-from . import batch, settings
+from . import batch, serving, settings
 from .model import ModelError, PredictionError, ValidationError, model_dir
 from .monitoring import RecentTraffic
 from .profile import load_profile
@@ -72,11 +73,12 @@ def add_monitor_routes(app, model, traffic, profile, problem=None):
     @app.get("/monitor")
     def monitor_page():
         report = traffic.report(profile)
-        return render_template("monitor.html", report=report, problem=problem)
+        versions = serving.report()
+        return render_template("monitor.html", report=report, problem=problem, versions=versions)
 
     @app.get("/monitor.json")
     def monitor_json():
-        return {**traffic.report(profile), "problem": problem}
+        return {**traffic.report(profile), "problem": problem, "versions": serving.report()}
 
 
 def request_seconds():

@@ -45,6 +45,18 @@ TASKS = {
         "make the version that was live before this one live again",
         [["-m", f"{PACKAGE}.versions", "rollback"]],
     ),
+    "shadow": (
+        "run a version in shadow: shadow ID (it scores every request too, unseen)",
+        [["-m", f"{PACKAGE}.candidate", "shadow"]],
+    ),
+    "canary": (
+        "let a version answer a share of the requests: canary ID [--share 0.1]",
+        [["-m", f"{PACKAGE}.candidate", "canary"]],
+    ),
+    "canary-stop": (
+        "end the shadow or canary (promote and rollback end it too)",
+        [["-m", f"{PACKAGE}.candidate", "stop"]],
+    ),
     "serve": ("start the production server on http://127.0.0.1:8000", [["-m", f"{PACKAGE}.serve"]]),
     "score": ("score a CSV or Parquet file: score IN OUT", [["-m", f"{PACKAGE}.score"]]),
     "monitor-report": (

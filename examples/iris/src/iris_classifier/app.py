@@ -50,6 +50,7 @@ from .feedback import add_feedback_route
 from .model import Model, ModelError, PredictionError, ValidationError, load_model
 from .predictions_log import PredictionLog
 from .schema import TRUE_WORDS
+from .serving import answering, attach_candidate
 
 API_PATHS = {
     "/predict",
@@ -126,6 +127,7 @@ def create_app(model: Model | None = None) -> Flask:
             prediction_log.record(request_id, first_row, inputs, predictions, probabilities)
 
         model.observers.append(log_predictions)
+    attach_candidate(app, model, options)  # a candidate in shadow or as a canary (candidate.py)
     traffic = app.extensions["recent_traffic"]  # the drift monitor shows live accuracy too
     add_feedback_route(app, model, prediction_log, outcome_listeners=[traffic.record_outcome])
     if automate.queue is not None:
@@ -186,7 +188,7 @@ def add_routes(app: Flask, model: Model, automate: automation.Automation) -> Non
             return render_template(
                 "form.html", **page, values=texts, errors=errors, result=None
             ), 400
-        results = model.predict_clean([values])
+        results = answering(model).predict_clean([values])
         recorder.results([values], results)
         answer = automate.decide([values], results)[0]
         result = {**forms.result_view(results[0], warnings), **automate.form_view(answer)}
@@ -195,13 +197,14 @@ def add_routes(app: Flask, model: Model, automate: automation.Automation) -> Non
     @app.post("/predict")
     @app.post("/invocations")  # SageMaker's name for it: the same request, the same answer
     def predict():
+        scorer = answering(model)  # the live version, or the canary
         if request.mimetype == "application/json":
             payload = api.read_json(request.get_data())
             return api.predict_json(
-                model, payload, on_scored=recorder.results, decide=automate.decide
+                scorer, payload, on_scored=recorder.results, decide=automate.decide
             )
         if request.mimetype == "text/csv":
-            scored = batch.score_csv(model, request.get_data(), automate.csv_decisions)
+            scored = batch.score_csv(scorer, request.get_data(), automate.csv_decisions)
             recorder.csv(request.get_data())
             return csv_download(scored)
         raise UnsupportedMediaType(
@@ -220,7 +223,7 @@ def add_routes(app: Flask, model: Model, automate: automation.Automation) -> Non
             if upload is None or not upload.filename:
                 raise BadRequest("choose a CSV file first")
             body = upload.read()
-            scored = batch.score_csv(model, body, automate.csv_decisions)
+            scored = batch.score_csv(answering(model), body, automate.csv_decisions)
         except ValidationError as error:
             metrics.count_refused(error.errors, app.config["FIELD_NAMES"])
             log_client_error(app, 400, str(error))

@@ -8,6 +8,9 @@ API documents and monitoring come from the model, so all of them are rebuilt), w
 other threads go on answering with the old one; then the new app takes the old one's
 place in one assignment. A request sees one version from start to end.
 
+models/CANDIDATE (candidate.py) is followed the same way: a shadow or canary starting,
+changing or ending builds a new app with its candidate.
+
 If the new version cannot be loaded, the old one stays in service and the log says why.
 Why not a signal (SIGHUP)? waitress also runs on Windows, which has no SIGHUP, and
 `make promote` would have to find the server's process; the file works everywhere,
@@ -20,6 +23,7 @@ import threading
 import time
 
 from .model import LIVE_FILE, ModelError, load_model, models_root
+from .versions import CANDIDATE_FILE
 
 CHECK_SECONDS = 1.0
 log = logging.getLogger(__name__)
@@ -32,6 +36,8 @@ class LiveApp:
         self.app = app
         self.make_app = make_app
         self.pointer = pointer or models_root() / LIVE_FILE
+        # A shadow or canary starting or ending (candidate.py) is followed the same way.
+        self.plan = self.pointer.parent / CANDIDATE_FILE
         self.check_seconds = check_seconds
         self.seen = self.signature()
         self.next_check = time.monotonic() + check_seconds
@@ -45,12 +51,8 @@ class LiveApp:
         return self.app(environ, start_response)  # the app of that moment, old or new
 
     def signature(self):
-        """When models/LIVE was last replaced (None while there is none)."""
-        try:
-            found = os.stat(self.pointer)
-        except OSError:
-            return None
-        return found.st_mtime_ns, found.st_ino, found.st_size
+        """When models/LIVE and models/CANDIDATE were last replaced (None: not there)."""
+        return stamp(self.pointer), stamp(self.plan)
 
     def follow(self):
         """Load the live version if models/LIVE changed; one thread does, the others go on."""
@@ -72,3 +74,12 @@ class LiveApp:
             log.info("now serving model version %s (loaded in %.1f s)", model.version, seconds)
         finally:
             self.loading.release()
+
+
+def stamp(path):
+    """A file's modification time, file number and size; None when there is no such file."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_ino, found.st_size

@@ -54,15 +54,19 @@ MODEL_LOAD_SECONDS = Gauge(
 _shown: set[tuple[str, str]] = set()  # the model_info labels this process has published
 
 
-def published(model, load_seconds):
+def published(model, load_seconds, live=True):
     """Say which model is served; -> observe(inputs, predictions, probabilities, first_row),
-    which Model.predict_matrix calls for every batch of rows it predicts."""
-    labels = (model.version, model.metadata.get("created_at", "unknown"))
-    for old in _shown - {labels}:  # the version served before a switch (live_reload.py)
-        MODEL.labels(*old).set(0)
-    _shown.add(labels)
-    MODEL.labels(*labels).set(1)
-    MODEL_LOAD_SECONDS.set(load_seconds)
+    which Model.predict_matrix calls for every batch of rows it predicts.
+
+    live=False, for a canary (serving.py): its answers are counted, model_info is unchanged.
+    """
+    if live:
+        labels = (model.version, model.metadata.get("created_at", "unknown"))
+        for old in _shown - {labels}:  # the version served before a switch (live_reload.py)
+            MODEL.labels(*old).set(0)
+        _shown.add(labels)
+        MODEL.labels(*labels).set(1)
+        MODEL_LOAD_SECONDS.set(load_seconds)
     schema = model.schema
     ranged = [
         (position, field)
@@ -166,6 +170,11 @@ def page(report=None):
     else:
         from prometheus_client import REGISTRY as registry
     body = generate_latest(registry)
+    from .shadow import AgreementFigures  # shadow.py imports this module
+
+    agreement = CollectorRegistry()
+    agreement.register(AgreementFigures(registry))
+    body += generate_latest(agreement)
     if report is not None:
         drift = CollectorRegistry()
         drift.register(DriftFigures(report))

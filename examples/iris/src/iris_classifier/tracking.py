@@ -57,7 +57,8 @@ def install(app, settings):
         if count:
             metrics.count_request(route, status, seconds)
         response.headers["X-Request-ID"] = g.request_id
-        model = current_app.config.get("MODEL_VERSION", "none")
+        # The version that answered: a canary's (serving.py), else the app's live version.
+        model = g.get("model_version") or current_app.config.get("MODEL_VERSION", "none")
         response.headers["X-Model-Version"] = model
         if log is not None:
             log(request.method, route, status, seconds, model)

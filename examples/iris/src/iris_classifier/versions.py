@@ -12,6 +12,8 @@ age and say which file they are: 20261207-134501-1a2b3c4d.
     make promote VERSION=<id> [FORCE=1]    make a version live
     make rollback                          make the version live before this one live again
 
+Promoting or rolling back ends a shadow or canary (candidate.py).
+
 (or `python -m <package>.versions list|promote <id> [--force]|rollback`). A running
 service follows models/LIVE within a second (live_reload.py); no restart is needed.
 """
@@ -36,6 +38,7 @@ from .model import (
 )
 
 HISTORY_FILE = "HISTORY"
+CANDIDATE_FILE = "CANDIDATE"  # a version in shadow or as a canary (candidate.py)
 REFERENCE = "reference.json"  # the rows and predictions of the differential test
 TESTS_REFERENCE = config.PROJECT_ROOT / "tests" / "data" / "reference.json"
 # The metric the promotion rule compares (higher is better), by task.
@@ -93,6 +96,8 @@ def live_stack(root=None):
         if len(parts) != 3:
             continue
         _, action, version = parts
+        if action not in ("promote", "rollback"):
+            continue  # shadow, canary, stop: the live version did not change
         if action == "rollback" and stack:
             stack.pop()
         if not stack or stack[-1] != version:
@@ -102,11 +107,13 @@ def live_stack(root=None):
 
 def switch(version, action, root=None):
     """Make a version live: models/LIVE, a line in models/HISTORY, and its reference
-    predictions copied to tests/data/reference.json (the tests check the live model)."""
+    predictions copied to tests/data/reference.json (the tests check the live model).
+    A shadow or canary (models/CANDIDATE) ends: it was compared with the old live version."""
     reference = version_folder(version, root) / REFERENCE
     if reference.exists():
         TESTS_REFERENCE.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(reference, TESTS_REFERENCE)
+    (Path(root or models_root()) / CANDIDATE_FILE).unlink(missing_ok=True)
     write_live(version, root)
     record(action, version, root)
 
