@@ -73,6 +73,7 @@ REFUSED = {
         ['author_email=o"brien@example.com'],
         "package metadata refuses spaces, quotes",
     ),
+    "copyright year that is not a year": (["copyright_year=last year"], "Give a year like 2026"),
 }
 
 

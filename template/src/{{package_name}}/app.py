@@ -11,6 +11,8 @@ GET  /ping, POST /invocations   /ready and /predict under the names Amazon SageM
 GET  /metrics           figures for Prometheus (metrics.py)
 POST /feedback          the true outcome of a prediction, for the prediction log (feedback.py)
 GET /review             rows left to a person (AUTOMATION not full): the review queue (review.py)
+
+With API_KEYS set, the API needs a key and the pages may too (api_keys.py).
 """
 
 import io
@@ -43,6 +45,7 @@ from . import (
     settings,
     tracking,
 )
+from .api_keys import describe_keys_in_openapi, require_keys
 from .feedback import add_feedback_route
 from .model import Model, ModelError, PredictionError, ValidationError, load_model
 from .predictions_log import PredictionLog
@@ -93,6 +96,7 @@ def create_app(model: Model | None = None) -> Flask:
         app.logger.addFilter(escape_control_characters)
     app.jinja_env.globals["project_name"] = config.PROJECT_NAME
     tracking.install(app, options)  # first: it times and names every request, refused ones too
+    require_keys(app, options)  # if API_KEYS is set; before a body is read
     app.before_request(check_body_size)
     app.after_request(add_safety_headers)
     add_error_handlers(app)
@@ -150,6 +154,7 @@ def add_routes(app: Flask, model: Model, automate: automation.Automation) -> Non
     example_answer = automate.example(api.predict_json(model, example_row))
     example_csv = batch.example_csv(schema, blank_form)
     document = automate.document(openapi.document(model, example_row, example_answer, example_csv))
+    describe_keys_in_openapi(document, app)
     openapi_json = json.dumps(document, allow_nan=False)
     card = {**model.metadata, "version": model.version}  # a model from before versions too
     card_json = json.dumps(card, allow_nan=False)

@@ -13,6 +13,9 @@ PREDICTION_LOG       a file to append every prediction to, as JSON lines (off wh
 PREDICTION_LOG_INPUTS  1: the prediction log also keeps the values sent (0, the default)
 PREDICTION_LOG_MB    the prediction log's size before it is rotated (100); 3 old files kept
 MONITOR_WINDOW       recent rows /monitor compares with training (1000); memory grows with it
+API_KEYS             API keys, separated by commas: the API then needs one (api_keys.py)
+API_KEYS_FILE        a file of API keys, one a line, # starts a comment; better for secrets
+API_KEYS_PAGES       1: the pages (form, batch, monitor) need a key too (0, the default)
 AUTOMATION           who decides: full, partial, assist or shadow (automation.py; config.AUTOMATION)
 REVIEW_THRESHOLD     partial: answers less confident than this go to a person (config, 0.8)
 REVIEW_QUEUE         the review queue's file (reviews/queue.jsonl in the project)
@@ -22,9 +25,11 @@ REVIEW_QUEUE_MB      the review queue's size at most (10); the oldest items go p
 `docker run <image> serve`) sets HOST and PORT, and MODEL_DIR if unset: see sagemaker_mode().
 """
 
+import hashlib
 import logging
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
@@ -52,6 +57,9 @@ class Settings:
     prediction_log_inputs: bool = False
     prediction_log_mb: int = 100
     monitor_window: int = 1000
+    # The keys' SHA-256 digests, never the keys: nothing can print them (api_keys.py).
+    api_key_digests: tuple = field(default=(), repr=False)
+    api_keys_pages: bool = False
     automation: str = config.AUTOMATION
     review_threshold: float = config.REVIEW_THRESHOLD
     review_queue: str = str(config.PROJECT_ROOT / "reviews" / "queue.jsonl")
@@ -140,6 +148,10 @@ def from_env(environ=None):
     window = env_int("MONITOR_WINDOW", defaults.monitor_window, environ)
     if window > 100_000:
         raise SettingsError(f"MONITOR_WINDOW must be at most 100000, got {window}")
+    keys = env_api_keys(environ)
+    pages = env_flag("API_KEYS_PAGES", False, environ)
+    if pages and not keys:
+        raise SettingsError("API_KEYS_PAGES=1 needs keys: set API_KEYS or API_KEYS_FILE too")
     return Settings(
         host=environ.get("HOST", "").strip() or defaults.host,
         port=port,
@@ -154,11 +166,70 @@ def from_env(environ=None):
         prediction_log_inputs=env_flag("PREDICTION_LOG_INPUTS", False, environ),
         prediction_log_mb=env_int("PREDICTION_LOG_MB", defaults.prediction_log_mb, environ),
         monitor_window=window,
+        api_key_digests=keys,
+        api_keys_pages=pages,
         automation=env_automation(environ, defaults.automation),
         review_threshold=env_share("REVIEW_THRESHOLD", defaults.review_threshold, environ),
         review_queue=environ.get("REVIEW_QUEUE", "").strip() or defaults.review_queue,
         review_queue_mb=env_int("REVIEW_QUEUE_MB", defaults.review_queue_mb, environ),
     )
+
+
+# What RFC 6750 allows in a bearer token, 16 characters at least: long enough not to guess.
+API_KEY = re.compile(r"[A-Za-z0-9._~+/=-]{16,256}")
+MAX_API_KEYS = 100  # each request is compared with every key
+MAX_API_KEYS_FILE_BYTES = 64 * 1024
+MAKE_A_KEY = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def env_api_keys(environ):
+    """-> the SHA-256 digests of the keys in API_KEYS and API_KEYS_FILE; () when neither is set.
+
+    A message never shows a key, only where it is (API_KEYS item 2, API_KEYS_FILE line 5).
+    """
+    found = []  # (where, key)
+    if environ.get("API_KEYS", "").strip():
+        items = enumerate(environ["API_KEYS"].split(","), 1)
+        found = [(f"API_KEYS item {n}", key.strip()) for n, key in items if key.strip()]
+        if not found:
+            raise SettingsError("API_KEYS holds no key: separate keys with commas, or unset it")
+    path = environ.get("API_KEYS_FILE", "").strip()
+    if path:
+        lines = enumerate(read_keys_file(path).splitlines(), 1)
+        in_file = [(f"API_KEYS_FILE line {n}", line.split("#", 1)[0].strip()) for n, line in lines]
+        in_file = [(where, key) for where, key in in_file if key]
+        if not in_file:
+            raise SettingsError(f"API_KEYS_FILE {path} holds no key: write one a line")
+        found += in_file
+    for where, key in found:
+        if len(key) < 16:
+            raise SettingsError(
+                f"{where} is too short ({len(key)} characters, 16 at least): "
+                f"make keys with {MAKE_A_KEY}"
+            )
+        if not API_KEY.fullmatch(key):
+            raise SettingsError(
+                f"{where} is not a key: use 16 to 256 letters, digits and ._~+/=- "
+                f"(make one with {MAKE_A_KEY})"
+            )
+    keys = sorted({key for _, key in found})
+    if len(keys) > MAX_API_KEYS:
+        raise SettingsError(f"there are {len(keys)} API keys; {MAX_API_KEYS} at most")
+    return tuple(hashlib.sha256(key.encode()).digest() for key in keys)
+
+
+def read_keys_file(path):
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_API_KEYS_FILE_BYTES + 1)
+    except OSError as error:
+        raise SettingsError(f"API_KEYS_FILE {path} cannot be read: {error.strerror}") from None
+    if len(data) > MAX_API_KEYS_FILE_BYTES:
+        raise SettingsError(f"API_KEYS_FILE {path} is over {MAX_API_KEYS_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SettingsError(f"API_KEYS_FILE {path} is not UTF-8 text") from None
 
 
 # Where SageMaker unpacks the model.tar.gz named by the model's ModelDataUrl, if it has one.
