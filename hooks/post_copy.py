@@ -387,8 +387,8 @@ def install_locked(uv, python, project):
     Beanstalk install)."""
     constrain_lock(project)
     run("lock", [uv, "lock", "--quiet", "--python", python], project)
-    run("install", [uv, "sync", "--locked", "--quiet", "--python", python], project)
     run("lock", [uv, *EXPORT], project)
+    run("install", [uv, "sync", "--locked", "--quiet", "--python", python], project)
     use_uv_in_dependabot(project)
 
 
