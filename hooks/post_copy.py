@@ -222,6 +222,7 @@ def pin_notebook_libraries(project, facts, python_version):
             version = installed_version(package)
             lines.append(f"{package}=={version}" if version else package)
             pinned.add(package.lower())
+        add_dependency(project, package)
     if "lightgbm" in modules:
         add_openmp_to_dockerfile(project)
     versions = sorted({f.sklearn_version for f in facts if f.sklearn_version})
@@ -233,6 +234,19 @@ def pin_notebook_libraries(project, facts, python_version):
     if versions:
         lines = pin_scikit_learn(project, lines, versions[0], python_version)
     requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def add_dependency(project, package):
+    """pyproject.toml's dependencies name the package too (uv installs from them)."""
+    path = project / "pyproject.toml"
+    text = path.read_text(encoding="utf-8")
+    listed = re.search(r"^dependencies = \[(.*?)\]", text, flags=re.MULTILINE | re.DOTALL)
+    names = {n.lower().replace("_", "-") for n in re.findall(r'"([\w.-]+)', listed.group(1))}
+    if package.lower().replace("_", "-") in names:
+        return
+    body = listed.group(1)
+    added = f'    "{package}",\n' if body.endswith("\n") else f', "{package}"'
+    path.write_text(text[: listed.end(1)] + added + text[listed.end(1) :], encoding="utf-8")
 
 
 OPENMP_LAYER = """# LightGBM needs the GNU OpenMP runtime (libgomp); the slim image lacks it.
@@ -353,17 +367,63 @@ def bootstrap(answers, project):
     venv_python = venv_interpreter(project)
     uv = shutil.which("uv")
     if uv:
-        run("create .venv", [uv, "venv", "--quiet", "--seed", "--python", python, ".venv"], project)
-        install = [uv, "pip", "install", "--quiet", "--python", str(venv_python)]
+        install_locked(uv, python, project)
     else:
-        run("create .venv", [python, "-m", "venv", ".venv"], project)
-        install = [str(venv_python), "-m", "pip", "install", "--quiet"]
-    run("install", [*install, "-r", "requirements.txt", "-e", ".[dev]"], project)
-    pin_what_was_installed(project, venv_python)
+        install_with_pip(python, venv_python, project)
     tasks = [str(venv_python), "-m", answers["package_name"]]  # the package's task runner
     run("train", [*tasks, "train"], project)
     run("test", [*tasks, "test", "-q", "-p", "no:cacheprovider"], project)
     git_init(answers, project)
+
+
+def install_with_pip(python, venv_python, project):
+    """No uv: .venv with requirements.txt's exact versions, then the project and its dev group."""
+    run("create .venv", [python, "-m", "venv", ".venv"], project)
+    pip = [str(venv_python), "-m", "pip", "install", "--quiet"]
+    run("install", [*pip, "--upgrade", "pip>=25.1"], project)  # 25.1 reads dependency groups
+    run("install", [*pip, "-r", "requirements.txt"], project)
+    pin_what_was_installed(project, venv_python)
+    run("install", [*pip, "-e", ".", "--group", "dev"], project)
+
+
+# `make lock` runs the same export: on a fresh project it changes nothing.
+EXPORT = ["export", "--locked", "--no-dev", "--no-emit-project", "--format", "requirements-txt"]
+EXPORT += ["--quiet", "--output-file", "requirements.txt"]
+
+
+def install_locked(uv, python, project):
+    """uv: uv.lock resolved within requirements.txt's exact versions, .venv synced from it,
+    and requirements.txt exported from it with hashes (what pip, Docker and Elastic
+    Beanstalk install)."""
+    constrain_lock(project)
+    run("lock", [uv, "lock", "--quiet", "--python", python], project)
+    run("lock", [uv, *EXPORT], project)
+    run("install", [uv, "sync", "--locked", "--quiet", "--python", python], project)
+    use_uv_in_dependabot(project)
+
+
+def constrain_lock(project):
+    """pyproject.toml's [tool.uv] constraint-dependencies: requirements.txt's exact versions
+    (the model is trained with them), so the lock resolves to the same ones."""
+    lines = (project / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    pins = [line.strip() for line in lines if "==" in line and not line.startswith("#")]
+    items = "".join(f"    {json.dumps(pin)},\n" for pin in pins)
+    section = (
+        "\n[tool.uv]\n"
+        "# The exact versions the model is trained with: uv.lock keeps to them. Change one here,\n"
+        "# then `make lock setup train`.\n"
+        f"constraint-dependencies = [\n{items}]\n"
+    )
+    with open(project / "pyproject.toml", "a", encoding="utf-8") as file:
+        file.write(section)
+
+
+def use_uv_in_dependabot(project):
+    """With uv.lock, Dependabot updates the lock (its uv ecosystem) instead of requirements.txt."""
+    path = project / ".github" / "dependabot.yml"
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("package-ecosystem: pip", "package-ecosystem: uv"), "utf-8")
 
 
 def pin_what_was_installed(project, venv_python):
@@ -403,6 +463,7 @@ FIRST_COMMIT = "Project from copier-ml-deploy, with its first trained model"
 # The tasks that redo a failed step and the ones after it, run in the project.
 RETRY_TASKS = {
     "create .venv": ["setup", "train", "test"],
+    "lock": ["setup", "train", "test"],
     "install": ["setup", "train", "test"],
     "train": ["train", "test"],
     "test": ["test"],

@@ -2,29 +2,39 @@
 and without --trust the printed commands work when run literally."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import DATA, TEMPLATE, live_dir
 
+# uv is installed beside this interpreter (the root pyproject's dev group).
+WITH_UV = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+WITHOUT_UV = os.pathsep.join(
+    folder
+    for folder in os.environ["PATH"].split(os.pathsep)
+    if not shutil.which("uv", path=folder) and Path(folder) != Path(sys.executable).parent
+)
 
-def shell(command, cwd, timeout=900):
+
+def shell(command, cwd, timeout=900, path=None):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = path or env["PATH"]
     return subprocess.run(
         command, cwd=cwd, env=env, shell=True, capture_output=True, text=True, timeout=timeout
     )
 
 
-@pytest.mark.slow
-def test_copy_with_trust_bootstraps_a_trained_tested_committed_project(tmp_path):
-    result = shell(
-        f"{sys.executable} -m copier copy --trust --defaults --vcs-ref HEAD {TEMPLATE} x", tmp_path
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    project = tmp_path / "x"
+def bootstrap(tmp_path, path):
+    """copier copy --trust with the default answers -> (project, copier's output)."""
+    command = f"{sys.executable} -m copier copy --trust --defaults --vcs-ref HEAD {TEMPLATE} x"
+    result = shell(command, tmp_path, path=path)
     output = result.stdout + result.stderr
-    assert "bootstrap stopped" not in output, output[-3000:]
+    assert result.returncode == 0, output[-3000:]
+    project = tmp_path / "x"
     assert (project / ".venv" / "bin" / "python").exists()
     assert (live_dir(project) / "model.pkl").exists()
     assert (live_dir(project) / "model.json").exists()
@@ -32,8 +42,47 @@ def test_copy_with_trust_bootstraps_a_trained_tested_committed_project(tmp_path)
     log = shell("git log --oneline", project).stdout.splitlines()
     assert len(log) == 1
     assert shell("git status --porcelain", project).stdout == "", "everything is committed"
-    tests = shell("make test", project)
-    assert tests.returncode == 0, tests.stdout[-3000:]
+    return project, output
+
+
+def template_pins():
+    """The exact runtime versions every render pins (the shared test environment's)."""
+    text = (TEMPLATE / "template" / "requirements.txt.jinja").read_text()
+    return re.findall(r"^([A-Za-z][\w.-]*==[\w.]+)$", text.split("{%")[0], flags=re.MULTILINE)
+
+
+def normal(pin):
+    return re.sub(r"[-_.]+", "-", pin.lower())
+
+
+@pytest.mark.slow
+def test_with_uv_the_bootstrap_locks_syncs_and_exports_hashed_requirements(tmp_path):
+    project, _ = bootstrap(tmp_path, WITH_UV)
+    committed = shell("git ls-files", project).stdout.split()
+    assert "uv.lock" in committed
+    requirements = (project / "requirements.txt").read_text()
+    exported = {normal(line.split()[0]) for line in requirements.splitlines() if "==" in line}
+    assert {normal(pin) for pin in template_pins()} <= exported, "the lock keeps the pins"
+    assert requirements.count("--hash=sha256:") >= len(exported)
+    assert "package-ecosystem: uv" in (project / ".github" / "dependabot.yml").read_text()
+    # make setup is uv sync --locked; make lock on an unchanged project changes nothing.
+    for command in ("make setup", "make lock", "make test"):
+        done = shell(command, project, path=WITH_UV)
+        assert done.returncode == 0, (command, (done.stdout + done.stderr)[-3000:])
+    assert shell("git status --porcelain", project).stdout == ""
+
+
+@pytest.mark.slow
+def test_without_uv_the_bootstrap_installs_requirements_with_pip(tmp_path):
+    assert shutil.which("uv", path=WITHOUT_UV) is None
+    project, output = bootstrap(tmp_path, WITHOUT_UV)
+    assert not (project / "uv.lock").exists()
+    requirements = (project / "requirements.txt").read_text()
+    assert "--hash" not in requirements
+    assert set(template_pins()) <= set(requirements.splitlines())
+    assert "package-ecosystem: pip" in (project / ".github" / "dependabot.yml").read_text()
+    tests = shell("make setup test", project, path=WITHOUT_UV)
+    assert tests.returncode == 0, (tests.stdout + tests.stderr)[-3000:]
 
 
 def test_copy_without_trust_explains_itself(tmp_path):

@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 
 import pytest
 from conftest import TEMPLATE, live_dir, package_of, run
@@ -244,6 +245,9 @@ def test_libraries_a_pickle_needs_are_added_to_the_requirements(tmp_path):
     lines = (project / "requirements.txt").read_text().splitlines()
     assert any(re.fullmatch(r"xgboost(-cpu)?(==[\d.]+)?", line) for line in lines), lines
     assert "scikit-learn==1.9.1" in lines
+    dependencies = tomllib.loads((project / "pyproject.toml").read_text())["dependencies"]
+    assert dependencies[0] == "scikit-learn>=1.6"
+    assert dependencies[1] in ("xgboost", "xgboost-cpu"), dependencies
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,9 @@ def test_setup_makes_the_venv_then_installs_with_its_python(monkeypatch, tmp_pat
     create, *installs = tasks.setup_commands()
     assert create == [sys.executable, "-m", "venv", ".venv"]
     windows_python = str(tmp_path / ".venv" / "Scripts" / "python.exe")
-    assert [command[:4] for command in installs] == [[windows_python, "-m", "pip", "install"]] * 2
-    assert installs[-1][-4:] == ["-r", "requirements.txt", "-e", ".[dev]"]
+    assert [command[:4] for command in installs] == [[windows_python, "-m", "pip", "install"]] * 3
+    assert installs[-2][-2:] == ["-r", "requirements.txt"]
+    assert installs[-1][-4:] == ["-e", ".", "--group", "dev"]
 
 
 def test_any_python_lists_the_tasks_from_the_package_folder():

@@ -113,10 +113,12 @@ def setup_commands():
         return [[uv, "sync", "--locked"]]
     python = venv_python(ROOT)
     create = [] if python.exists() else [[*base_python(), "-m", "venv", ".venv"]]
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
     return [
         *create,
-        [str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-        [str(python), "-m", "pip", "install", "--quiet", "-r", "requirements.txt", "-e", ".[dev]"],
+        [*pip, "--upgrade", "pip>=25.1"],  # 25.1 reads dependency groups
+        [*pip, "-r", "requirements.txt"],
+        [*pip, "-e", ".", "--group", "dev"],
     ]
 
 
