@@ -220,9 +220,10 @@ def pin_notebook_libraries(project, facts, python_version):
         package = installed_distribution(module) or package
         if package.lower() not in pinned:
             version = installed_version(package)
-            lines.append(f"{package}=={version}" if version else package)
+            lines += requirement_lines(package, version)
             pinned.add(package.lower())
-        add_dependency(project, package)
+        for requirement in requirement_lines(package, None):
+            add_dependency(project, requirement)
     if "lightgbm" in modules:
         add_openmp_to_dockerfile(project)
     versions = sorted({f.sklearn_version for f in facts if f.sklearn_version})
@@ -236,16 +237,34 @@ def pin_notebook_libraries(project, facts, python_version):
     requirements.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def add_dependency(project, package):
-    """pyproject.toml's dependencies name the package too (uv installs from them)."""
+# Libraries whose CPU-only build has no macOS wheels: macOS installs the full one, itself
+# CPU-only there (what requirements.txt.jinja does for a trained XGBoost model).
+CPU_ONLY_BUILDS = {"xgboost-cpu": "xgboost"}
+
+
+def requirement_lines(package, version):
+    """The requirement lines for a library: two, with platform markers, for a CPU-only build."""
+    pin = f"=={version}" if version else ""
+    full = CPU_ONLY_BUILDS.get(package.lower())
+    if full is None:
+        return [f"{package}{pin}"]
+    return [
+        f"{package}{pin}; sys_platform != 'darwin'",
+        f"{full}{pin}; sys_platform == 'darwin'",
+    ]
+
+
+def add_dependency(project, requirement):
+    """pyproject.toml's dependencies name the library too (uv installs from them)."""
     path = project / "pyproject.toml"
     text = path.read_text(encoding="utf-8")
     listed = re.search(r"^dependencies = \[(.*?)\]", text, flags=re.MULTILINE | re.DOTALL)
     names = {n.lower().replace("_", "-") for n in re.findall(r'"([\w.-]+)', listed.group(1))}
-    if package.lower().replace("_", "-") in names:
+    name = re.match(r"[\w.-]+", requirement).group(0)
+    if name.lower().replace("_", "-") in names:
         return
     body = listed.group(1)
-    added = f'    "{package}",\n' if body.endswith("\n") else f', "{package}"'
+    added = f'    "{requirement}",\n' if body.endswith("\n") else f', "{requirement}"'
     path.write_text(text[: listed.end(1)] + added + text[listed.end(1) :], encoding="utf-8")
 
 
