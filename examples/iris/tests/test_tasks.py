@@ -1,4 +1,4 @@
-"""The task runner, `python -m iris_classifier TASK`: the make-free path, on every system."""
+"""The task runner, `python -m <package> TASK`: the make-free path, on every system."""
 
 import subprocess
 import sys
@@ -44,17 +44,17 @@ def test_any_python_lists_the_tasks_from_the_package_folder():
 
 
 def test_tasks_run_in_order_and_the_first_failure_stops_them():
-    listed = run_tasks("-m", "iris_classifier", "versions")
+    listed = run_tasks("-m", tasks.PACKAGE, "versions")
     assert listed.returncode == 0, listed.stderr
     live = [line for line in listed.stdout.splitlines() if line.startswith("* ")]
     assert len(live) == 1
     # promote without a version id fails: versions is not run after it.
-    stopped = run_tasks("-m", "iris_classifier", "promote", "versions")
+    stopped = run_tasks("-m", tasks.PACKAGE, "promote", "versions")
     assert stopped.returncode == 2
     assert "* " not in stopped.stdout
 
 
 def test_an_unknown_task_is_refused_with_the_list_at_hand():
-    result = run_tasks("-m", "iris_classifier", "deploy")
+    result = run_tasks("-m", tasks.PACKAGE, "deploy")
     assert result.returncode == 2
     assert "'deploy' is not a task" in result.stderr
