@@ -106,7 +106,12 @@ def json_text(value):
 
 
 def header_of(response):
-    return response.get_data(as_text=True).splitlines()[0].split(",")
+    return csv_rows(response)[0]
+
+
+def csv_rows(response):
+    """A scored CSV's rows, parsed as CSV: text cells may hold commas and quotes."""
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
 
 
 # --- full: nothing changes for existing clients ---
@@ -152,12 +157,11 @@ def test_partial_csv_has_a_decision_column_and_both_ways_of_scoring_agree(model,
     client = make_client("partial", REVIEW_THRESHOLD=threshold)
     body = csv_body(model)
     response = client.post("/predict", data=body, content_type="text/csv")
-    lines = response.get_data(as_text=True).splitlines()
-    header = lines[0].split(",")
+    header, *rows = csv_rows(response)
     assert header[header.index("prediction") + 1] == "decision"
     column = header.index("decision")
     answers = predict(client, CSV_ROWS)["predictions"]
-    assert [line.split(",")[column] for line in lines[1:]] == [a["decision"] for a in answers]
+    assert [row[column] for row in rows] == [a["decision"] for a in answers]
     decisions = Automation("partial", threshold, None, model).csv_decisions
     with batch.score_lines(model, body, decisions) as by_lines:
         assert by_lines.read() == response.get_data(), "line by line, the same file"
