@@ -133,8 +133,14 @@ def user_edits(project):
     app.write_text(text.replace('    @app.get("/")\n', ROUTE + '    @app.get("/")\n', 1))
     config = project / "src" / package / "config.py"
     text = config.read_text()
-    text = text.replace("FEATURES = []", 'FEATURES = ["petal length (cm)", "petal width (cm)"]')
-    config.write_text(text.replace("RANDOM_STATE = 42", "RANDOM_STATE = 7"))
+    edits = {
+        "FEATURES: list[str] = []": 'FEATURES = ["petal length (cm)", "petal width (cm)"]',
+        "RANDOM_STATE = 42": "RANDOM_STATE = 7",
+    }
+    for old, new in edits.items():
+        assert old in text, f"config.py has no {old!r} to edit"
+        text = text.replace(old, new)
+    config.write_text(text)
     train(project)  # the retrained model: two inputs
     as_trained_by_0_1(project)
     commit_all(project, "user edits and a retrained model")
