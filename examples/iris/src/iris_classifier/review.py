@@ -234,8 +234,8 @@ def read_answer(model, as_json):
             raise BadRequest('expected {"answer": ...}')
         answer = body["answer"]
     else:
-        answer = request.form.get("answer", "").strip()
-        if not answer:
+        answer = request.form.get("answer", "")  # as the page wrote it: a class may have spaces
+        if not answer.strip():
             raise BadRequest("choose an answer first")
         if model.task == "regression":
             try:
