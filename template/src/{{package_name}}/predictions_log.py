@@ -31,6 +31,7 @@ import os
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 if sys.platform == "win32":
@@ -86,11 +87,7 @@ class PredictionLog:
                 self.rotate(len(data))
             # Opened for each write (a few microseconds): after another worker rotated the
             # file, this one writes to the new file at once.
-            with open(self.path, "ab") as file:
-                file.write(data)
-                file.flush()
-                if durable:
-                    os.fsync(file.fileno())
+            append_bytes(self.path, data, durable)
 
     def too_full(self, adding):
         size = self.path.stat().st_size if self.path.exists() else 0
@@ -98,9 +95,7 @@ class PredictionLog:
 
     def rotate(self, adding):
         """Rename the full file to .1 (and .1 to .2 ...) under a lock all workers share."""
-        with open(str(self.path) + ".lock", "w") as lock:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+        with workers_lock(self.path):
             if not self.too_full(adding):
                 return  # another worker rotated it meanwhile
             for number in range(KEPT_FILES - 1, 0, -1):
@@ -150,6 +145,25 @@ def input_rows(inputs, names):
 def plain(value):
     """NaN (a gap) is null in JSON."""
     return None if isinstance(value, float) and math.isnan(value) else value
+
+
+@contextmanager
+def workers_lock(path):
+    """A lock all worker processes share: flock on a .lock file beside path. Windows has no
+    flock, and there one process (waitress's threads) writes: its own thread locks suffice."""
+    with open(f"{path}.lock", "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def append_bytes(path, data, durable=False):
+    """Append data to the file; durable: on disk (fsync) before this returns."""
+    with open(path, "ab") as file:
+        file.write(data)
+        file.flush()
+        if durable:
+            os.fsync(file.fileno())
 
 
 def timestamp():

@@ -24,7 +24,6 @@ so that an item answered by two people at once is recorded once, and the other g
 An answer is forced to disk before it is acknowledged.
 """
 
-import fcntl
 import json
 import logging
 import os
@@ -39,7 +38,7 @@ from werkzeug.exceptions import BadRequest, Conflict, NotFound
 
 from . import api
 from .feedback import check_actual
-from .predictions_log import timestamp
+from .predictions_log import append_bytes, timestamp, workers_lock
 
 REVIEW_ID = re.compile(r"[0-9a-f]{16}")
 PAGE_SIZE = 20  # items on one page of /review
@@ -59,8 +58,7 @@ class ReviewQueue:
     @contextmanager
     def locked(self):
         """Held by one thread of one worker at a time."""
-        with self.thread_lock, open(f"{self.path}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self.thread_lock, workers_lock(self.path):
             yield
 
     def add(self, items):
@@ -125,11 +123,7 @@ class ReviewQueue:
         return self.path.stat().st_size if self.path.exists() else 0
 
     def append(self, data, durable=False):
-        with open(self.path, "ab") as file:
-            file.write(data)
-            file.flush()
-            if durable:
-                os.fsync(file.fileno())
+        append_bytes(self.path, data, durable)
 
     def compact(self, adding):
         """Write the file again with the newest open items only (under the lock)."""
