@@ -171,6 +171,17 @@ def test_a_json_number_names_a_category_that_is_that_number():
     assert "expected one of" in pclass.validate({"pclass": 4})[1]["pclass"]
 
 
+def test_an_empty_category_string_is_a_missing_value_as_in_a_form_or_csv(schema):
+    """A client filling a JSON body from a form sends "" for a category left unchosen."""
+    values, errors, _ = schema.validate({**GOOD, "colour": ""})
+    assert errors == {} and values["colour"] is None
+    assert schema.validate({**GOOD, "colour": "  "})[:2] == ({**GOOD, "colour": None}, {})
+    required = Schema([Field("colour", "Colour", "category", True, categories=("blue", "red"))])
+    assert required.validate({"colour": ""})[1] == {"colour": "required"}
+    blank_known = Schema([Field("mark", "Mark", "category", True, categories=("", "x"))])
+    assert blank_known.validate({"mark": ""})[:2] == ({"mark": ""}, {})
+
+
 def test_missing_required_fields_are_all_reported(schema):
     _, errors, _ = schema.validate({})
     assert errors == {"size": "required", "count": "required", "shiny": "required"}

@@ -228,8 +228,11 @@ def default_value(field: Field) -> Any:
 
 def _check_json_value(field, value):
     """-> (clean value, error message or None) for one JSON value."""
-    if field.kind == "text" and isinstance(value, str) and not value.strip():
-        value = None  # empty text is a missing value
+    # An empty string is a missing value, as in a form or a CSV file (unless the model knows
+    # that very string as a category).
+    if isinstance(value, str) and not value.strip():
+        unknown = field.kind == "category" and value not in field.categories
+        value = None if field.kind == "text" or unknown else value
     if value is None:
         if field.required:
             return None, "required"
