@@ -48,7 +48,7 @@ demo: $(DEMO_STAMP)  ## render the iris example into build/demo, train it, serve
 	cd build/demo && PYTHONPATH=src exec $(DEMO_PYTHON) -m $(DEMO_PACKAGE).serve
 
 test: $(STAMP) system-deps  ## every test, as CI runs them
-	$(PYTHON) -m pytest -n 2 --dist loadgroup
+	$(PYTHON) -m pytest -n 2 --dist loadgroup --durations=40
 
 test-quick: $(STAMP)  ## the fast tests only
 	$(PYTHON) -m pytest -n 2 -m "not slow and not browser"
