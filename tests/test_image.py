@@ -29,7 +29,12 @@ from deploy_helpers import base_image, full_image_name
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 IMAGE_VARIANTS = {
     "waitress": {},  # the default answers: deploy docker-eb, waitress
-    "gunicorn": {"server": "gunicorn", "deploy": "docker", "model_format": "joblib"},
+    "gunicorn": {
+        "server": "gunicorn",
+        "deploy": "docker",
+        "model_format": "joblib",
+        "fast_csv": True,
+    },
 }
 # runc, not crun: crun refuses this kernel's mix of cgroup v1 and v2 ("hybrid mode").
 RUNTIME = ["--runtime", "runc"]
@@ -223,6 +228,8 @@ def test_image_builds_runs_and_predicts(render, container_tools, variant):
         answers = json.loads(sh([*PODMAN, "exec", name, "python", "-c", INVOCATIONS]).stdout)
         for kind, (predict, invocations) in answers.items():
             assert predict[0] == 200 and invocations == predict, (kind, predict, invocations)
+        logs = sh([*PODMAN, "logs", name], check=False)
+        assert "fast_csv is not in use" not in logs.stdout + logs.stderr, logs.stderr[-2000:]
         start = time.monotonic()
         sh([*PODMAN, "stop", "--time", "30", name])  # SageMaker: SIGTERM, SIGKILL 30 s later
         timings["serve: stop"] = time.monotonic() - start

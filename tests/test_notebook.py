@@ -45,6 +45,25 @@ def shapes(tmp_path_factory):
     return folder, json.loads((folder / "shapes.json").read_text())
 
 
+# Notebook classifiers of numbers, rendered with fast_csv: their own tests compare its CSV
+# answers with the line-by-line reading (and a DataFrame model's, with its columns).
+FAST_CSV_SHAPES = {
+    "numpy_array",
+    "numpy_sample_with_index",
+    "xgb_classifier",
+    "iris_int_target",
+    "onnx_classifier",
+    "formatted_numbers",
+    "grid_search",
+    "dv_tuple",
+}
+
+
+# Notebook models whose projects run every test (test_render.SERVICE_TESTS too): a pickled
+# tuple, a DataFrame pipeline, a regressor from another library.
+EVERY_TEST = {"dv_tuple", "mixed_columns", "lgbm_regressor"}
+
+
 def answers_for(folder, name, check):
     """check.json's answers with paths made absolute, as a user would type them."""
     answers = dict(check["answers"])
@@ -56,6 +75,7 @@ def answers_for(folder, name, check):
     answers["sample_data_path"] = str(folder / name / answers["sample_data_path"])
     answers["model_source"] = "existing"
     answers["project_name"] = "Notebook " + name.replace("_", " ")
+    answers["fast_csv"] = name in FAST_CSV_SHAPES
     return answers
 
 
@@ -95,7 +115,7 @@ def test_a_notebook_model_serves_its_own_predictions_or_is_refused(tmp_path, ren
         assert_refused(tmp_path, answers, check["refusal"])
         return
     project = render(answers)
-    meta = check_project(project)
+    meta = check_project(project, every_test=name in EVERY_TEST)
     assert meta["task"] == check["answers"]["task"]
     library = {"xgb": "xgboost", "lgbm": "lightgbm", "cloudpickle": "cloudpickle"}
     library |= {"onnx": "onnxruntime", "skops": "skops"}

@@ -1,6 +1,7 @@
 """Score many rows at once: cell texts in, predictions out, the same checks as one row.
 
-The CSV endpoint, `python -m <package>.score` and the Spark job all come here. Whole
+The CSV endpoint, `python -m <package>.score` and the Spark job all come here (and
+csv_numba.py, which reads the numbers itself, to score_values). Whole
 columns are checked at once (pyarrow's compiled functions) for the usual cells: a plain
 number, a known category, yes or no, a text. A row with any other cell (empty, spaced,
 "NA", a typo, a value to warn about) goes through Schema.validate_text on its own, so
@@ -64,6 +65,27 @@ def score_columns(model, columns, rows, first_row=1):
     for field in schema.fields:
         values[field.name], field_usual = read_column(field, texts[field.name])
         usual &= field_usual
+
+    def texts_of(unusual):
+        columns = texts
+        if len(unusual) > 100:  # one conversion is cheaper than many lookups
+            columns = {name: column.to_pylist() for name, column in texts.items()}
+        for row in unusual:
+            yield {name: cell_text(column, row) for name, column in columns.items()}
+
+    return score_values(model, values, usual, texts_of, first_row)
+
+
+def score_values(model, values, usual, texts_of, first_row=1):
+    """Score rows whose values were read at once (scoring.read_column, or csv_numba.py).
+
+    values: field name -> a numpy array, as read_column gives them; usual: True for the
+    rows whose every value was read there; texts_of(rows) -> the cell texts of those rows,
+    one dict each ({field name: text}), which go through Schema.validate_text on their own,
+    as do the rows with a number outside the training range (for their warnings).
+    """
+    schema = model.schema
+    rows = len(usual)
     warnings = [""] * rows
     for field in schema.fields:
         if field.kind in NUMBER_KINDS and field.minimum is not None and field.maximum is not None:
@@ -71,10 +93,7 @@ def score_columns(model, columns, rows, first_row=1):
             outside = usual & ((column < field.minimum) | (column > field.maximum))
             usual &= ~outside  # these rows go one by one, which writes their warnings
     errors, unusual = {}, np.flatnonzero(~usual).tolist()
-    if len(unusual) > 100:  # one conversion is cheaper than many lookups
-        texts = {name: column.to_pylist() for name, column in texts.items()}
-    for row in unusual:
-        row_texts = {name: cell_text(column, row) for name, column in texts.items()}
+    for row, row_texts in zip(unusual, texts_of(unusual), strict=True):
         clean, row_errors, row_warnings = schema.validate_text(restored(schema, row_texts))
         if row_errors:
             errors[row] = row_errors

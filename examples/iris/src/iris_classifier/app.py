@@ -30,7 +30,7 @@ from werkzeug.exceptions import (
     UnsupportedMediaType,
 )
 from werkzeug.utils import secure_filename
-from werkzeug.wsgi import FileWrapper, get_content_length
+from werkzeug.wsgi import get_content_length, wrap_file
 
 from . import (
     api,
@@ -315,7 +315,9 @@ def csv_download(scored, filename=None):
     """A CSV file (from batch.score_csv) as the answer: sent as it is read, then closed."""
     size = scored.seek(0, io.SEEK_END)
     scored.seek(0)
-    body = FileWrapper(scored, 64 * 1024)
+    # The server's own file wrapper when it has one: waitress then sends from the file
+    # itself, instead of copying the answer into its buffers (a temporary file past 1 MB).
+    body = wrap_file(request.environ, scored, 64 * 1024)
     response = Response(body, mimetype="text/csv", direct_passthrough=True)
     response.content_length = size
     if filename:

@@ -20,7 +20,9 @@ off again, so a scored file can be scored again.
 """
 
 import csv
+import functools
 import io
+import logging
 import re
 import tempfile
 
@@ -35,6 +37,7 @@ SPOOL_BYTES = 1024 * 1024  # of the scored file kept in memory; more goes to a t
 FORMULA_START = re.compile(r"[ \t\r\n]*[=+\-@]|[\t\r]")
 FIRST_CHARACTERS = frozenset(" \t\r\n=+-@")  # of a cell that FORMULA_START may match
 PLAIN_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+log = logging.getLogger(__name__)
 
 
 def neutralise(cell):
@@ -182,16 +185,36 @@ def score_csv(model, body, decisions=None):
     The caller closes the file (the response does, once it is sent).
     decisions(probabilities, rows), if given, makes the decision column (automation.py).
 
-    A file with no problem is scored a whole column at a time (score_by_columns). A file
+    A file with no problem is scored a whole column at a time (score_by_columns), or with
+    the fast_csv answer, a file of plain numbers by compiled loops (csv_numba.py). A file
     with a problem, or an unusual shape, goes line by line (score_lines), which names the
-    line of every problem. Both ways write the same file, byte for byte.
+    line of every problem. Every way writes the same file, byte for byte.
     """
     # pyarrow (and the pandas it loads) come with the first CSV, not at start: 60 MB less
     # for a service that only answers one row at a time.
     from .csv_columns import score_by_columns
 
-    output = score_by_columns(model, body, decisions)
+    compiled = compiled_scorer()
+    output = compiled(model, body, decisions) if compiled else None
+    if output is None:
+        output = score_by_columns(model, body, decisions)
     return score_lines(model, body, decisions) if output is None else output
+
+
+@functools.cache
+def compiled_scorer():
+    """csv_numba.score_plain with the fast_csv answer and numba installed, else None."""
+    try:
+        from .csv_numba import score_plain
+    except ModuleNotFoundError as error:
+        if error.name != "numba":
+            return None  # not chosen: there is no csv_numba
+        log.warning("fast_csv is not in use: numba is not installed (see requirements.txt)")
+        return None
+    except RuntimeError as error:  # numba found no folder it may write its compiled code to
+        log.warning("fast_csv is not in use: %s (set NUMBA_CACHE_DIR)", error)
+        return None
+    return score_plain
 
 
 def score_lines(model, body, decisions=None):

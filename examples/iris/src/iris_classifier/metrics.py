@@ -87,6 +87,11 @@ def published(model, load_seconds, live=True):
             if label not in by_class:
                 by_class[label] = PREDICTIONS.labels(str(label))
             by_class[label].inc()
+        elif probabilities is not None:  # the class is the likeliest: count by position
+            counts = np.bincount(probabilities.argmax(axis=1), minlength=len(model.classes))
+            for label, count in zip(model.classes, counts.tolist(), strict=True):
+                if count:
+                    PREDICTIONS.labels(str(label)).inc(count)
         else:
             # Counted by hashing (a C loop): np.unique would sort 100k Python strings.
             for label, count in collections.Counter(predictions).items():
