@@ -51,6 +51,7 @@ DOCKERFILE_VARIANTS = {
     "py312-gunicorn": {"python_version": "3.12", "server": "gunicorn"},
     "py313-waitress": {"python_version": "3.13", "project_name": "My-App 2"},
     "py313-gunicorn": {"python_version": "3.13", "server": "gunicorn", "deploy": "docker"},
+    "fast-csv": {"fast_csv": True},  # one more RUN: numba compiles the CSV loops
 }
 EB_VARIANTS = {
     "docker-eb": {"deploy": "docker-eb"},
