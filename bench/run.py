@@ -49,6 +49,16 @@ WHAT_WAS_TRIED = {
         "bytes. Not met; the figures are in the table."
     ),
 }
+WHAT_WAS_TRIED["monitoring on costs <= 10% of single-row req/s (on/off, median of 6 pairs)"] = (
+    "0.97 on 2026-12-07 at 12:40; 0.85 to 0.86 at 19:40, and 0.89 for a render of the "
+    "commit before that day's last session (234bea2): the figures per model version added "
+    "for shadow and canary (version_requests_total, the version's latency histogram and "
+    "row counter, /monitor's Versions) came after the 0.97. Flask's test client puts "
+    "monitoring at about 80 us a single-row request (544 against 463 us of CPU); "
+    "serving.count_request alone is about 30 us of it (two more prometheus series and a "
+    "lock for each request). Not fixed yet: keeping those series only while a candidate "
+    "runs would change what /metrics documents."
+)
 WHAT_WAS_TRIED["LR waitress >= 1.4x lean req/s"] = (
     "this ratio moves from run to run on the shared 2-core machine: 1.17x to 1.36x in three "
     "runs on 2026-12-07 (1.70x on 2026-11-23), while the lean baseline itself measured 776 "
