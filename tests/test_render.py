@@ -123,8 +123,13 @@ BINARY_SUFFIXES = {".pkl", ".joblib", ".skops", ".onnx", ".png", ".ico", ".woff2
 # canary, the task runner, degrees of automation) take about 40% of its test time. They run
 # in the renders that ask for every_test: one model of each source and task, trained or
 # from a notebook; every render runs the rest of its tests.
-SERVICE_TESTS = ("test_keys.py", "test_candidate.py", "test_versions.py", "test_tasks.py")
-SERVICE_TESTS += ("test_automation.py",)
+SERVICE_TESTS = (
+    "test_keys.py",
+    "test_candidate.py",
+    "test_versions.py",
+    "test_tasks.py",
+    "test_automation.py",
+)
 EVERY_TEST = {"diabetes-ridge", "csv-birds"}  # matrix renders; the default render, always
 
 

@@ -106,12 +106,21 @@ def read_blocks(body, start, width, quotes, part_bytes):
         for batch in read_batches(pa.py_buffer(body).slice(start), width, part_bytes):
             yield batch, None
         return
-    while start < len(body):  # each line is a record: cut the body at line ends
-        end = body.find(b"\n", start + part_bytes)
-        end = len(body) if end < 0 else end + 1
-        block, start = body[start:end], end
+    for part_start, part_end in line_parts(body, start, part_bytes):  # a line is a record
+        block = body[part_start:part_end]
         for batch in read_batches(pa.py_buffer(block), width, len(block) + 1, quotes=False):
             yield batch, echoed_lines(block, batch.num_rows)
+
+
+def line_parts(body, start, part_bytes):
+    """(start, end) of each part of body from start on: part_bytes, then on to the end of
+    the line. csv_numba.py cuts the same parts, so that the model is given the same rows
+    at once (ONNX Runtime can round a row's last bit differently in another batch size)."""
+    while start < len(body):
+        end = body.find(b"\n", start + part_bytes)
+        end = len(body) if end < 0 else end + 1
+        yield start, end
+        start = end
 
 
 def read_batches(data, width, part_bytes, quotes=True):
@@ -243,8 +252,7 @@ def csv_quoted(column):
 
 def prediction_texts(model, scored):
     if scored.probabilities is not None:  # the class with the highest probability
-        texts = [neutralise(c) if isinstance(c, str) else str(c) for c in model.classes]
-        classes = pa.array([csv_cell(text) for text in texts], pa.string())
+        classes = pa.array(class_cells(model), pa.string())
         return classes.take(scored.probabilities.argmax(axis=1))
     texts = [neutralise(p) if isinstance(p, str) else str(p) for p in scored.predictions]
     return pa.array([csv_cell(text) for text in texts], pa.string())
@@ -258,18 +266,29 @@ THREE_DIGITS = np.frombuffer(b"".join(b"%03d\0" % n for n in range(1000)), "<u4"
 PROBABILITY_CELL = np.dtype([("comma", "u1"), ("text", "<u8")])  # 9 bytes, no padding
 
 
-def probability_texts(probabilities):
-    """For each row of probabilities, "," + f"{p:.6f}" for each p, as one text, at once.
+def class_cells(model):
+    """Each class as the prediction cell has it: formula-guarded, quoted as csv writes it."""
+    return [csv_cell(neutralise(c) if isinstance(c, str) else str(c)) for c in model.classes]
 
-    Where rounding p * 1e6 could differ from rounding p itself (a half millionth, give or
-    take the error of the multiplication), and for anything outside 0 to 1, Python does it.
+
+def rounded_millionths(probabilities):
+    """-> (round(p * 1e6) for each probability, True where that is f"{p:.6f}" in digits).
+
+    False (and 0) for p outside 0 to 1, and within the error of the multiplication (at
+    most 1.2e-10) of a half millionth: there Python must round p itself.
     """
-    rows, classes = probabilities.shape
+    probabilities = np.asarray(probabilities, dtype=np.float64)
     scaled = probabilities * 1e6
-    millionths = np.rint(scaled).astype(np.int64)
     usual = (probabilities >= 0) & (probabilities <= 1) & ~np.signbit(probabilities)
-    usual &= np.abs(scaled - np.floor(scaled) - 0.5) > 1e-6
-    millionths[~usual] = 0
+    usual &= np.abs(scaled - np.floor(scaled) - 0.5) > 1e-9
+    return np.where(usual, np.rint(scaled), 0).astype(np.int64), usual
+
+
+def probability_texts(probabilities):
+    """For each row of probabilities, "," + f"{p:.6f}" for each p, as one text, at once
+    (Python writes those rounded_millionths cannot)."""
+    rows, classes = probabilities.shape
+    millionths, usual = rounded_millionths(probabilities)
     whole, rest = np.divmod(millionths, 1_000_000)  # "0." or "1.", then 6 digits
     text = (ord("0") + whole).astype(np.uint64) | np.uint64(ord(".") << 8)
     text |= THREE_DIGITS[rest // 1000] << np.uint64(16)
@@ -283,5 +302,10 @@ def probability_texts(probabilities):
     unusual = ~usual.all(axis=1)
     if not unusual.any():
         return texts
-    exact = ["".join(f",{p:.6f}" for p in probabilities[row]) for row in np.flatnonzero(unusual)]
+    exact = python_probability_texts(probabilities, np.flatnonzero(unusual))
     return pc.replace_with_mask(texts, pa.array(unusual), pa.array(exact, pa.string()))
+
+
+def python_probability_texts(probabilities, rows):
+    """For each of the rows, "," + f"{p:.6f}" for each of its probabilities, as one text."""
+    return ["".join(f",{p:.6f}" for p in probabilities[row]) for row in rows]
