@@ -182,6 +182,22 @@ def test_an_empty_category_string_is_a_missing_value_as_in_a_form_or_csv(schema)
     assert blank_known.validate({"mark": ""})[:2] == ({"mark": ""}, {})
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_string_for_a_number_or_yes_no_is_a_missing_value_too(blank):
+    """The same row as CSV (an empty cell) and as JSON ("") gets the same answer."""
+    fields = [
+        Field("size", "Size (cm)", "number", False, 1.0, 10.0),
+        Field("count", "Count", "integer", False, 0, 9),
+        Field("shiny", "Shiny?", "boolean", False),
+    ]
+    optional = Schema(fields)
+    row = {"size": blank, "count": blank, "shiny": blank}
+    assert optional.validate(row)[:2] == (dict.fromkeys(row), {})
+    assert optional.validate(row)[:2] == optional.validate_text(row)[:2]
+    required = Schema([Field("size", "Size (cm)", "number", True, 1.0, 10.0)])
+    assert required.validate({"size": blank})[1] == {"size": "required"}
+
+
 def test_missing_required_fields_are_all_reported(schema):
     _, errors, _ = schema.validate({})
     assert errors == {"size": "required", "count": "required", "shiny": "required"}

@@ -228,11 +228,11 @@ def default_value(field: Field) -> Any:
 
 def _check_json_value(field, value):
     """-> (clean value, error message or None) for one JSON value."""
-    # An empty string is a missing value, as in a form or a CSV file (unless the model knows
-    # that very string as a category).
+    # An empty string is a missing value, as in a form or a CSV file, whatever the kind
+    # (unless the model knows that very string as a category).
     if isinstance(value, str) and not value.strip():
-        unknown = field.kind == "category" and value not in field.categories
-        value = None if field.kind == "text" or unknown else value
+        known = field.kind == "category" and value in field.categories
+        value = value if known else None
     if value is None:
         if field.required:
             return None, "required"
