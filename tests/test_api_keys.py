@@ -31,24 +31,38 @@ def test_a_server_with_keys_refuses_callers_without_one_and_never_logs_them(rend
     json_type = {"Content-Type": "application/json"}
     with running(project, tmp_path / "server.log", API_KEYS_FILE=str(keys)) as server:
         assert server.get("/health").status == 200
-        for _ in range(4):  # gunicorn: more requests than workers, so each worker answers
-            refused = server.request("POST", "/predict", body, json_type)
+        expected = {}  # request id -> status; gunicorn's workers write their logs in any order
+        for round_ in range(4):  # gunicorn: more requests than workers, so each worker answers
+            ids = [f"keys-{round_}-{caller}" for caller in ("none", "wrong", "right")]
+            refused = server.request(
+                "POST", "/predict", body, {**json_type, "X-Request-ID": ids[0]}
+            )
             assert refused.status == 401
             assert refused.headers["www-authenticate"].startswith("Bearer realm=")
             assert refused.json()["error"].startswith("this needs an API key")
-            wrong = server.request("POST", "/predict", body, {**json_type, "X-API-Key": WRONG_KEY})
+            wrong = server.request(
+                "POST",
+                "/predict",
+                body,
+                {**json_type, "X-API-Key": WRONG_KEY, "X-Request-ID": ids[1]},
+            )
             assert wrong.json() == {"error": "the API key is not valid"}
             answer = server.request(
-                "POST", "/predict", body, {**json_type, "Authorization": f"Bearer {KEY}"}
+                "POST",
+                "/predict",
+                body,
+                {**json_type, "Authorization": f"Bearer {KEY}", "X-Request-ID": ids[2]},
             )
             assert answer.status == 200 and answer.json()["prediction"] == "setosa"
+            expected.update(zip(ids, [401, 401, 200], strict=True))
         document = server.request("GET", "/openapi.json", headers={"X-API-Key": KEY}).json()
         validate_openapi(document)  # with its security schemes
         assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
         time.sleep(0.5)  # the access log is written every 0.2 s
         log = server.log()
-    statuses = [json.loads(line)["status"] for line in log.splitlines() if '"/predict"' in line]
-    assert statuses == [401, 401, 200] * 4
+    records = [json.loads(line) for line in log.splitlines() if '"/predict"' in line]
+    assert {record["request_id"]: record["status"] for record in records} == expected
+    assert len(records) == len(expected)
     assert KEY not in log and WRONG_KEY not in log
     assert "API_KEYS_PAGES=1 closes them too" in log  # says the pages are open
 
