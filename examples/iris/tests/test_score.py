@@ -307,8 +307,9 @@ sys.exit(score.main(sys.argv[1:]))
 """
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
-def test_sigterm_leaves_no_output(model, tmp_path):
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_a_stopped_run_leaves_no_output(model, tmp_path, stop):
     header, records = make_rows(model, rows=100)
     (tmp_path / "in.csv").write_bytes(csv_bytes([header, *records]))
     process = subprocess.Popen(
@@ -320,7 +321,7 @@ def test_sigterm_leaves_no_output(model, tmp_path):
     )
     assert process.stdout.readline() == "scoring\n"
     time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(getattr(signal, stop))
     _, error = process.communicate(timeout=60)
     assert process.returncode == 130, error
     assert "interrupted" in error and "Traceback" not in error

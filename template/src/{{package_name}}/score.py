@@ -26,6 +26,8 @@ Exit status: 0 when every row was scored; 1 when some rows were refused (0 with
 --allow-bad-rows); 2 when nothing was scored: a usage error, an unreadable file, a header
 that names no input or misses one, a model that cannot be used. OUT only appears, whole,
 when the run ends: an interrupted or failed run leaves no OUT (nor temporary file) behind.
+Ctrl-C or SIGTERM (a scheduler stopping the job) stops the run after the rows being scored
+(SCORE_ROWS at most), exit status 130; a second one stops it at once.
 """
 
 import argparse
@@ -36,6 +38,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +59,8 @@ SLOW_ROWS = 20_000  # rows at a time when Python's csv module reads (as Python o
 SCORE_ROWS = 20_000  # rows checked, scored and written at a time (as Python objects, some)
 LINE_LIMIT = 16 * 1024 * 1024  # a longer line is not a CSV this command can read
 FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet"}
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_ASKED = threading.Event()  # set by the first of them
 SHOWN_LINES = 5  # refused lines named in the summary
 
 
@@ -75,8 +80,8 @@ class Chunk:
 
 def main(argv=None):
     arguments = parse_arguments(argv)
-    # SIGTERM (a scheduler stopping the job) cleans up as Ctrl-C does.
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    STOP_ASKED.clear()
+    handlers = {number: signal.signal(number, ask_to_stop) for number in STOP_SIGNALS}
     try:
         return score_file(arguments)
     except (Stop, ModelError, PredictionError, OSError, EOFError, pa.ArrowException) as error:
@@ -85,10 +90,22 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("score: interrupted, nothing written", file=sys.stderr)
         return 130
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
 
 
-def stop_on_sigterm(signum, frame):
-    raise KeyboardInterrupt
+def ask_to_stop(signum, frame):
+    # Raising here would stop the run wherever it is, even inside a library's import or
+    # native code, which can abort the process; the loop stops between pieces instead.
+    if STOP_ASKED.is_set():
+        raise KeyboardInterrupt
+    STOP_ASKED.set()
+
+
+def stop_if_asked():
+    if STOP_ASKED.is_set():
+        raise KeyboardInterrupt
 
 
 def parse_arguments(argv):
@@ -148,9 +165,11 @@ def score_file(arguments):
             scored_rows = 0
             for chunk in source.chunks:
                 for piece in pieces(chunk, SCORE_ROWS):
+                    stop_if_asked()
                     scored_rows += score_chunk(model, positions, piece, output, bad)
                 progress.show(source.fraction(), scored_rows + bad.count)
             progress.close()
+            stop_if_asked()
             output.finish()
             bad.finish()
     seconds = time.monotonic() - started
