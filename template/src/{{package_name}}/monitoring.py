@@ -65,11 +65,13 @@ class RecentTraffic:
         self._outcomes = deque(maxlen=window)  # (prediction, actual) from feedback
         self.rows_seen = 0  # since start, all of them
 
-    def record(self, clean_rows, predictions, probabilities=None, seconds=None):
+    def record(self, clean_rows, predictions, probabilities=None, seconds=None, confidences=None):
         """clean_rows: the validated rows (dicts), or None when the inputs are not known;
         predictions: one for each row; probabilities: an array (rows x classes) or None;
-        seconds: how long the request took, or None."""
-        confidences = None if probabilities is None else probabilities.max(axis=1).tolist()
+        seconds: how long the request took, or None; confidences: each row's highest
+        probability, when the caller has them in place of probabilities."""
+        if confidences is None and probabilities is not None:
+            confidences = probabilities.max(axis=1).tolist()
         with self._lock:
             if clean_rows is not None:
                 for name, column in self._inputs.items():
@@ -87,11 +89,9 @@ class RecentTraffic:
     def record_results(self, clean_rows, results, seconds=None):
         """record() for model.predict_clean's answers ({"prediction", "probabilities"})."""
         predictions = [result["prediction"] for result in results]
-        with_probabilities = [r["probabilities"] for r in results if "probabilities" in r]
-        probabilities = None
-        if with_probabilities:
-            probabilities = np.array([list(p.values()) for p in with_probabilities])
-        self.record(clean_rows, predictions, probabilities, seconds)
+        # In Python: a numpy array costs more than the rest of a one-row request's record.
+        confidences = [max(r["probabilities"].values()) for r in results if "probabilities" in r]
+        self.record(clean_rows, predictions, seconds=seconds, confidences=confidences or None)
 
     def record_outcome(self, prediction, actual):
         """The true answer for a prediction, sent back later (feedback)."""
