@@ -96,3 +96,37 @@ def test_a_small_table_of_names_does_not_publish_them_as_categories(columns):
     names = ["Ann Lee", "Bo Kim", "Cy Young", "Di Park", "Ed Wu", "Flo Ng", "Gus Oh", "Hal Li"]
     assert kind(columns, names, "name") == "identifier"
     assert kind(columns, ["red", "blue", "red", "green", "blue", "red"], "colour") == "category"
+
+
+def test_numbers_with_a_dash_or_question_mark_for_a_gap_are_numbers(columns):
+    """A survey's export: "-" or "?" where there is no value (pandas reads "N/A" itself)."""
+    values = [str(1.5 + n / 10) for n in range(40)] + ["-", "?", "N/A", None]
+    decision = columns.decide(pd.Series(values, name="length"))
+    assert decision.kind == "number"
+    inputs, _, kinds = columns.expand(pd.DataFrame({"length": values}))
+    assert kinds == {"length": "number"}
+    assert inputs["length"].isna().sum() == 4 and inputs["length"].iloc[0] == 1.5
+    assert kind(columns, [str(n % 5 + 1) for n in range(30)] + ["-"] * 3, "stars") == "integer"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [f"${n * 37:,}.50" for n in range(30, 90)],
+        [f"{n * 997:,}" for n in range(30, 90)],
+        [f"{n % 40}%" for n in range(60)],
+    ],
+)
+def test_numbers_written_for_people_are_left_out_with_how_to_use_them(columns, values):
+    decision = columns.decide(pd.Series(values, name="price"))
+    assert decision.kind == "identifier"
+    advice = columns.how_to_include(decision)
+    assert "write its values as plain numbers in the CSV" in advice and "$" not in advice[:40]
+
+
+def test_a_number_kind_on_values_that_are_not_numbers_names_the_column(columns):
+    frame = pd.DataFrame({"price": ["$1,200", "$3,400", "-", "15"]})
+    with pytest.raises(ValueError, match=r"'price' is a number .* 2 of its 4 values are not"):
+        columns.expand(frame, {"price": "number"})
+    inputs, _, _ = columns.expand(pd.DataFrame({"price": ["12", "-", "15.5"]}), {"price": "number"})
+    assert inputs["price"].isna().tolist() == [False, True, False]

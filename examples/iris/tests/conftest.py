@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from iris_classifier import config
 from iris_classifier.app import create_app
 from iris_classifier.model import ModelError, load_model
 
@@ -12,6 +13,12 @@ from iris_classifier.model import ModelError, load_model
 os.environ.setdefault("ACCESS_LOG", "0")
 # The shared app lets the model decide; test_automation.py makes an app for each degree.
 os.environ["AUTOMATION"] = "full"
+
+
+def pytest_sessionstart(session):
+    # Test modules read the trained model's reference rows as they are imported.
+    if not (config.PROJECT_ROOT / "tests" / "data" / "reference.json").is_file():
+        pytest.exit("no trained model yet: run `python -m iris_classifier train` first", 4)
 
 
 @pytest.fixture(scope="session")

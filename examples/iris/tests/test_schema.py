@@ -236,6 +236,19 @@ def test_text_rows_from_forms_and_csv_are_parsed(schema):
     assert "finite" in errors["size"]
 
 
+@pytest.mark.parametrize("word", ["N/A", "NA", "-", "?", "null", "#N/A"])
+def test_a_cell_that_means_missing_is_missing_in_a_csv_or_form(schema, word):
+    """pandas read these as no value in the training data (a survey's "-" and "?" too):
+    the same rows sent as CSV are scored, not refused as an unknown category."""
+    text = {"size": "2.5", "count": word, "colour": word, "shiny": "yes"}
+    values, errors, _ = schema.validate_text(text)
+    assert errors == {"count": "required"}
+    values, errors, _ = schema.validate_text({**text, "count": "3"})
+    assert errors == {} and values["colour"] is None
+    answers = Schema([Field("answer", "Answer", "category", True, categories=("none", "some"))])
+    assert answers.validate_text({"answer": "none"})[:2] == ({"answer": "none"}, {})
+
+
 def test_json_schema_describes_the_same_contract(schema):
     spec = schema.json_schema()
     assert spec["required"] == ["size", "count", "shiny"]

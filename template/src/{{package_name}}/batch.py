@@ -78,6 +78,12 @@ def column_labels(header):
     return names
 
 
+NOT_COMMAS = (
+    "the service reads CSV whose columns are separated by commas; save the file as "
+    '"CSV UTF-8 (comma delimited)"'
+)
+
+
 def column_positions(schema, header):
     """Header -> ({field name: column position}, {field name: error}).
 
@@ -94,11 +100,24 @@ def column_positions(schema, header):
         if field.name in positions:
             errors[field.name] = "two columns of the CSV header name this field"
         positions[field.name] = position
+    separator = None if positions else other_separator(header, by_column)
+    if separator:
+        return positions, {"_header": f"{NOT_COMMAS} (this file's are separated by {separator})"}
     for field in schema.fields:
         # A header that names no input at all is the wrong file, even if every input is optional.
         if (field.required or not positions) and field.name not in positions:
             errors[field.name] = "column missing from the CSV header"
     return positions, errors
+
+
+def other_separator(header, by_column):
+    """The name of the separator a header uses if it is not a comma (Excel in many
+    countries saves "CSV" with semicolons), judged by the field names it then holds."""
+    for separator, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        cells = [part.strip() for cell in header for part in cell.split(separator)]
+        if len(cells) > len(header) and any(cell in by_column for cell in cells):
+            return name
+    return None
 
 
 def read_chunks(schema, body):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .schema import Field, derive_field
+from .schema import MISSING_WORDS, Field, derive_field
 
 KINDS = ("number", "integer", "boolean", "category", "text", "date", "identifier")
 MAX_CATEGORIES = 50  # more distinct values than this, and a column is not a category
@@ -40,7 +40,10 @@ DATE_FORMATS = {
     "%m-%d-%Y": "month-day-year",
     "%Y/%m/%d": "year/month/day",
 }
+# 1,200 / $1,200.50 / 12% / (300) / 4.5 €: numbers written for people, not for a program.
+DRESSED_NUMBER = re.compile(r"^[-+(]?\s*[$€£¥]?\s*[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s*[%$€£¥)]?$")
 NO_VALUES = "no values at all"
+DRESSED = "numbers written with a currency sign, thousands separators or %"
 DATE_PARTS = {"year": "year", "month": "month", "day of week": "day_of_week"}
 
 
@@ -83,6 +86,13 @@ def decide(series, overrides=None):
             return Decision(column, "integer", "whole numbers")
         return Decision(column, "number", "numbers")
     text = present.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().any() and text[numbers.isna()].str.lower().isin(MISSING_WORDS).all():
+        # Numbers, and "-" or "?" for a missing one: decided as numbers, those are gaps.
+        return decide(numbers.reindex(series.index).rename(column))
+    dressed = text.str.match(DRESSED_NUMBER)
+    if dressed.mean() > 0.9 and text[dressed].str.contains(r"[,$€£¥%()]").any():
+        return Decision(column, "identifier", DRESSED)
     if text.str.match(EMAIL).mean() > 0.5:
         return Decision(column, "identifier", "looks like e-mail addresses")
     if text.str.match(DATE_LIKE).mean() > 0.9:
@@ -151,6 +161,11 @@ def how_to_include(decision):
     """The line a user reads when a column is left out."""
     if decision.reason == NO_VALUES:
         return f"left out: {NO_VALUES}."
+    if decision.reason == DRESSED:
+        return (
+            f"left out: {DRESSED}. To use it, write its values as plain numbers in the CSV "
+            "(1200.5 for $1,200.50, 12 for 12%), then run `make train`."
+        )
     return (
         f"left out: {decision.reason}. To use it, set COLUMN_KINDS[{decision.column!r}] "
         '= "category" (or "text") in config.py, then run `make train`.'
@@ -176,11 +191,27 @@ def expand(frame, overrides=None):
         if decision.kind in ("category", "text") and series.dtype.kind in "iufb":
             series = series.astype("string").astype(object).where(series.notna(), None)
         elif decision.kind in ("number", "integer") and series.dtype.kind not in "iuf":
-            series = pd.to_numeric(series, errors="coerce")
+            series = as_numbers(series, decision)
         if decision.kind == "integer":
             series = series.round()
         columns[column], kinds[column] = series, decision.kind
     return pd.DataFrame(columns, index=frame.index), decisions, kinds
+
+
+def as_numbers(series, decision):
+    """A column of text read as numbers; ValueError if some of its values are not numbers
+    (COLUMN_KINDS says number for a column of "$1,200"): no value silently becomes a gap."""
+    numbers = pd.to_numeric(series, errors="coerce")
+    text = series[numbers.isna() & series.notna()].astype(str).str.strip().str.lower()
+    unreadable = int((~text.isin(MISSING_WORDS)).sum())
+    if unreadable:
+        raise ValueError(
+            f"column {decision.column!r} is a {decision.kind} ({decision.reason}), but "
+            f"{unreadable} of its {int(series.notna().sum())} values are not plain numbers: "
+            "write them as plain numbers in the CSV (1200.5 for $1,200.50), or give the "
+            "column another kind in COLUMN_KINDS"
+        )
+    return numbers
 
 
 def make_field(name, label, series, kind):

@@ -17,7 +17,11 @@ from typing import Any
 KINDS = ("number", "integer", "category", "boolean", "text")
 TRUE_WORDS = frozenset({"true", "yes", "y", "1", "on", "t"})
 FALSE_WORDS = frozenset({"false", "no", "n", "0", "off", "f"})
-MISSING_WORDS = frozenset({"", "na", "nan", "null", "none", "n/a"})
+# Cells that mean "no value" (lower case): pandas reads most of them as missing when it
+# reads the training data; "-" and "?" are what spreadsheets and surveys write for one.
+MISSING_WORDS = frozenset(
+    {"", "na", "nan", "null", "none", "n/a", "#n/a", "<na>", "-nan", "-", "--", "?"}
+)
 TEXT_MAX_LENGTH = 10_000  # characters in one text field: a long review, not a book
 TEXT_EXAMPLE = "Type your text here."  # the form's starting text; never a training value
 # The largest size a number may have, either side of 0. ONNX Runtime computes in 32-bit
@@ -299,10 +303,12 @@ def parse_text(field: Field, text: Any) -> tuple[Any, str | None]:
         # Kept as typed: "none" is a fine review. validate() checks it as it checks JSON.
         return (text if text.strip() else None), None
     text = text.strip()
-    if text.lower() in MISSING_WORDS and field.kind != "category":
+    if field.kind == "category" and text in (field.categories or ()):
+        return text, None
+    if text.lower() in MISSING_WORDS:
         return None, None
     if field.kind == "category":
-        return (text or None), None
+        return text, None
     if field.kind == "boolean":
         word = text.lower()
         if word in TRUE_WORDS:
