@@ -1008,6 +1008,60 @@ def svc_without_probabilities(folder):
 
 
 @shape
+def svc_probability(folder):
+    """Pipeline(StandardScaler, SVC(probability=True)) on breast cancer, labels -1 and 1,
+    joblib.dump to model.sav: its predict reads the decision function, so for some rows the
+    class is not the likelier one; the service must answer predict's class."""
+    import joblib
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    df = sklearn_frame("breast_cancer").iloc[:, list(range(10)) + [-1]]
+    df["label"] = np.where(df.pop("target") == 1, 1, -1)
+    df.to_csv(folder / "sample.csv", index=False)
+    X, y = df.drop(columns="label"), df["label"]
+    model = make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)).fit(X, y)
+    joblib.dump(model, folder / "model.sav")
+
+    likeliest = model.classes_[model.predict_proba(X).argmax(axis=1)]
+    differ = np.flatnonzero(model.predict(X) != likeliest)
+    assert len(differ) >= 2, "the fixture needs rows where predict is not the likelier class"
+    right = (model.predict(X) == y) & (model.predict(X) == likeliest)
+    others = df[right].sample(12, random_state=0)
+    picked = pd.concat([df.iloc[differ[:3]], others])
+    rows, truth = pick_rows(picked, list(X.columns), "label", n=len(picked))
+    X = frame_as_read(rows, folder / "sample.csv")
+    return serve(
+        answers("model.sav", "label"),
+        rows,
+        truth,
+        model.predict(X),
+        model.predict_proba(X),
+        model.classes_,
+    )
+
+
+@shape
+def label_encoded_inputs(folder):
+    """A LabelEncoder for each category input, pickled with the model as
+    {"model": ..., "encoders": {column: encoder}}: the service cannot apply them: refuse."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.preprocessing import LabelEncoder
+
+    df = penguins().dropna().reset_index(drop=True)[["island", "sex", "bill_length_mm", "species"]]
+    df.to_csv(folder / "sample.csv", index=False)
+    encoders, X = {}, df.drop(columns="species").copy()
+    for column in ("island", "sex"):
+        encoders[column] = LabelEncoder().fit(X[column])
+        X[column] = encoders[column].transform(X[column])
+    model = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, df["species"])
+    with open(folder / "model.pkl", "wb") as f_out:
+        pickle.dump({"model": model, "encoders": encoders}, f_out)
+    return refuse(answers("model.pkl", "species"), r"LabelEncoders.*OrdinalEncoder")
+
+
+@shape
 def bool_target(folder):
     """RandomForestClassifier on the penguin measurements, the target True/False
     (df["is_adelie"] = df.species == "Adelie")."""

@@ -56,6 +56,7 @@ FAST_CSV_SHAPES = {
     "formatted_numbers",
     "grid_search",
     "dv_tuple",
+    "svc_probability",
 }
 
 

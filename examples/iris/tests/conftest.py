@@ -18,7 +18,8 @@ os.environ["AUTOMATION"] = "full"
 def pytest_sessionstart(session):
     # Test modules read the trained model's reference rows as they are imported.
     if not (config.PROJECT_ROOT / "tests" / "data" / "reference.json").is_file():
-        pytest.exit("no trained model yet: run `python -m iris_classifier train` first", 4)
+        package = config.__package__
+        pytest.exit(f"no trained model yet: run `python -m {package} train` first", 4)
 
 
 @pytest.fixture(scope="session")

@@ -192,10 +192,11 @@ def test_a_failing_candidate_is_counted_and_never_seen(models):
     app.extensions["serving"].candidate.predictor = Failing()
     client = app.test_client()
     errors_before = shadow_rows(client, other)["errors"]
-    for row in rows_to_send()[:10]:
+    rows = rows_to_send()[:10]  # a notebook's sample may have fewer
+    for row in rows:
         answer = client.post("/predict", json=row)
         assert answer.status_code == 200 and answer.headers["X-Model-Version"] == live
-    assert shadow_rows(client, other)["errors"] - errors_before == 10
+    assert shadow_rows(client, other)["errors"] - errors_before == len(rows)
 
 
 def binomial_bounds(count, share, sigmas=4):

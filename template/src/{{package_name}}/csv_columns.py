@@ -251,9 +251,9 @@ def csv_quoted(column):
 
 
 def prediction_texts(model, scored):
-    if scored.probabilities is not None:  # the class with the highest probability
+    if scored.probabilities is not None:  # each class's cell is made once
         classes = pa.array(class_cells(model), pa.string())
-        return classes.take(scored.probabilities.argmax(axis=1))
+        return classes.take(model.class_positions(scored.predictions, scored.probabilities))
     texts = [neutralise(p) if isinstance(p, str) else str(p) for p in scored.predictions]
     return pa.array([csv_cell(text) for text in texts], pa.string())
 

@@ -87,8 +87,9 @@ def published(model, load_seconds, live=True):
             if label not in by_class:
                 by_class[label] = PREDICTIONS.labels(str(label))
             by_class[label].inc()
-        elif probabilities is not None:  # the class is the likeliest: count by position
-            counts = np.bincount(probabilities.argmax(axis=1), minlength=len(model.classes))
+        elif probabilities is not None:  # count by the class's position
+            positions = model.class_positions(predictions, probabilities)
+            counts = np.bincount(positions, minlength=len(model.classes))
             for label, count in zip(model.classes, counts.tolist(), strict=True):
                 if count:
                     PREDICTIONS.labels(str(label)).inc(count)

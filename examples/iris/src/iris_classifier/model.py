@@ -216,6 +216,9 @@ class Model:
         self.has_probabilities = self.classes is not None and hasattr(
             self.predictor, "predict_proba"
         )
+        # "predict": the class is what the model's predict says, which is not always the
+        # likeliest class (see class_rule); else it is read from the probabilities.
+        self.class_by_predict = metadata["target"].get("class_rule") == "predict"
         # A model imported from a notebook was fitted on a DataFrame with its own column names.
         self.input_columns = metadata.get("input_columns")
         # Called with (inputs, predictions, probabilities, first_row) after every prediction:
@@ -294,8 +297,11 @@ class Model:
         observed=False: the observers are not told (rows scored again, not a new request).
         """
         try:
+            labels = None
             if self.has_probabilities:
                 answers = self.predictor.predict_proba(inputs)
+                if self.class_by_predict:
+                    labels = self.predictor.predict(inputs)
             else:
                 answers = self.predictor.predict(inputs)
         except (ValueError, TypeError, KeyError, IndexError) as error:
@@ -305,6 +311,8 @@ class Model:
         refuse_non_finite(answers, first_row)
         if not self.has_probabilities:
             predictions, probabilities = plain_values(answers), None
+        elif labels is not None:
+            predictions, probabilities = plain_values(labels), answers
         else:
             classes = np.asarray(self.classes, dtype=object)  # a take, not a loop over rows
             predictions = classes[answers.argmax(axis=1)].tolist()
@@ -313,6 +321,13 @@ class Model:
             observe(inputs, predictions, probabilities, first_row)
         return predictions, probabilities
 
+    def class_positions(self, predictions: list[Any], probabilities: np.ndarray) -> np.ndarray:
+        """Each row's class as its position in self.classes (and in a probabilities row)."""
+        if not self.class_by_predict:
+            return probabilities.argmax(axis=1)
+        position = {label: index for index, label in enumerate(self.classes or ())}
+        return np.array([position[label] for label in predictions], dtype=np.int64)
+
     def predict(self, rows: Sequence[Any]) -> list[Prediction]:
         """Validate and predict a list of JSON-like rows (one row: pass a one-item list)."""
         clean, _ = self.validate(rows)
@@ -320,6 +335,31 @@ class Model:
 
     def predict_one(self, row: Row) -> Prediction:
         return self.predict([row])[0]
+
+
+# Classifiers whose predict is not the likeliest class: an SVC with probability=True
+# predicts from its decision function, a threshold classifier by its threshold.
+PREDICT_DECIDES = {"SVC", "NuSVC", "FixedThresholdClassifier", "TunedThresholdClassifierCV"}
+
+
+def class_rule(estimator: Any, inputs: Any) -> str:
+    """How a classifier's class is found: "predict" (its own predict, one call more) or
+    "likeliest" (the largest probability), as it answers on these rows and by its kind."""
+    part = estimator
+    for _ in range(10):  # a pipeline's last step, a search's best model, a wrapper's model
+        if type(part).__name__ in PREDICT_DECIDES:
+            return "predict"
+        steps = getattr(part, "steps", None)
+        if steps:
+            part = steps[-1][1]
+        elif getattr(part, "best_estimator_", None) is not None:
+            part = part.best_estimator_
+        else:
+            part = getattr(part, "model", None)
+    labels = np.asarray(estimator.predict(inputs)).astype(str)
+    classes = np.asarray(estimator.classes_)
+    likeliest = classes[np.asarray(estimator.predict_proba(inputs)).argmax(axis=1)].astype(str)
+    return "likeliest" if np.array_equal(labels, likeliest) else "predict"
 
 
 def refuse_non_finite(answers, first_row=1):

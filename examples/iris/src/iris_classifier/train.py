@@ -25,6 +25,7 @@ from .model import (
     VERSIONS_FOLDER,
     Model,
     ModelError,
+    class_rule,
     file_digest,
     library_versions,
     live_version,
@@ -194,7 +195,12 @@ def train():
         config.LOW_CONFIDENCE,
     )
     onnx_bytes = None
-    if config.INFERENCE == "onnx":
+    if has_probabilities:
+        metadata["target"]["class_rule"] = class_rule(pipeline, np.vstack([X_test, X_train]))
+    if config.INFERENCE == "onnx" and metadata["target"].get("class_rule") == "predict":
+        reason = "the class is the model's predict, not its likeliest class"
+        metadata["onnx"] = {"used": False, "reason": reason}
+    elif config.INFERENCE == "onnx":
         onnx_bytes, metadata["onnx"] = try_onnx(pipeline, schema, np.vstack([X_test, X_train]))
     return pipeline, metadata, test_rows, list(y_test), onnx_bytes, profile
 
@@ -250,6 +256,10 @@ def import_existing():
     metadata["notebook"] = {"files": [p.name for p in paths], "steps": imported.shape}
     metadata["versions"].update(notebook.library_versions(paths))
     model = Model(imported.pipeline, metadata)
+    if model.has_probabilities:
+        rule = class_rule(imported.pipeline, model.inputs(imported.rows))
+        metadata["target"]["class_rule"] = rule
+        model = Model(imported.pipeline, metadata)
     predicted, probabilities = model.predict_matrix(model.inputs(imported.rows))
     if imported.target is not None:
         # The sample may hold the rows the model was fitted on: not a held-out score.
