@@ -22,10 +22,14 @@ class Control:
 
 
 def number_text(value):
-    """A number as a person reads it: 5.8, 0.0380759, 1234567."""
+    """A number as a person reads it: 5.8, 0.0380759, 1234567, 0.0000075."""
     if isinstance(value, float):
         text = f"{value:.6g}"
-        return f"{value:.0f}" if "e+" in text else text  # 1234567, not 1.23457e+06
+        if "e+" in text:
+            return f"{value:.0f}"  # 1234567, not 1.23457e+06
+        if "e-" in text:  # 0.0000075, not 7.5e-06 (the OpenAPI CSV pattern has no exponent)
+            return f"{float(text):.15f}".rstrip("0").rstrip(".")
+        return text
     return "" if value is None else str(value)
 
 
