@@ -54,7 +54,7 @@ def prediction_schema(model):
 
 # What each kind of value looks like in a CSV the service scores (see csv_body below).
 CSV_VALUES = {
-    "number": r"-?[0-9]{1,15}(\.[0-9]{1,15})?([eE][-+]?[0-9]{1,2})?",  # finite: at most 1e115
+    "number": r"-?[0-9]{1,15}(\.[0-9]{1,15})?",
     "integer": r"-?[0-9]{1,15}",
     "boolean": "(true|false)",
     "text": r'[^\s,"]([^\r\n,"]*[^\s,"])?',  # no comma or quote, no space at either end
