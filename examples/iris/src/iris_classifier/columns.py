@@ -86,8 +86,8 @@ def decide(series, overrides=None):
             return Decision(column, "integer", "whole numbers")
         return Decision(column, "number", "numbers")
     text = present.astype(str).str.strip()
-    numbers = pd.to_numeric(text, errors="coerce")
-    if numbers.notna().any() and text[numbers.isna()].str.lower().isin(MISSING_WORDS).all():
+    numbers, unreadable = read_numbers(text)
+    if numbers.notna().any() and not unreadable:
         # Numbers, and "-" or "?" for a missing one: decided as numbers, those are gaps.
         return decide(numbers.reindex(series.index).rename(column))
     dressed = text.str.match(DRESSED_NUMBER)
@@ -198,12 +198,18 @@ def expand(frame, overrides=None):
     return pd.DataFrame(columns, index=frame.index), decisions, kinds
 
 
+def read_numbers(series):
+    """Text -> (the numbers, NaN elsewhere; how many values are neither a number nor a word
+    for a gap such as "-" or "N/A")."""
+    numbers = pd.to_numeric(series, errors="coerce")
+    text = series[numbers.isna() & series.notna()].astype(str).str.strip().str.lower()
+    return numbers, int((~text.isin(MISSING_WORDS)).sum())
+
+
 def as_numbers(series, decision):
     """A column of text read as numbers; ValueError if some of its values are not numbers
     (COLUMN_KINDS says number for a column of "$1,200"): no value silently becomes a gap."""
-    numbers = pd.to_numeric(series, errors="coerce")
-    text = series[numbers.isna() & series.notna()].astype(str).str.strip().str.lower()
-    unreadable = int((~text.isin(MISSING_WORDS)).sum())
+    numbers, unreadable = read_numbers(series)
     if unreadable:
         raise ValueError(
             f"column {decision.column!r} is a {decision.kind} ({decision.reason}), but "

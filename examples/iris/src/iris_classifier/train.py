@@ -194,14 +194,14 @@ def train():
         max_probabilities(pipeline.predict_proba(X_test)) if has_probabilities else None,
         config.LOW_CONFIDENCE,
     )
-    onnx_bytes = None
+    onnx_bytes, every_row = None, np.vstack([X_test, X_train])
     if has_probabilities:
-        metadata["target"]["class_rule"] = class_rule(pipeline, np.vstack([X_test, X_train]))
+        metadata["target"]["class_rule"] = class_rule(pipeline, every_row)
     if config.INFERENCE == "onnx" and metadata["target"].get("class_rule") == "predict":
         reason = "the class is the model's predict, not its likeliest class"
         metadata["onnx"] = {"used": False, "reason": reason}
     elif config.INFERENCE == "onnx":
-        onnx_bytes, metadata["onnx"] = try_onnx(pipeline, schema, np.vstack([X_test, X_train]))
+        onnx_bytes, metadata["onnx"] = try_onnx(pipeline, schema, every_row)
     return pipeline, metadata, test_rows, list(y_test), onnx_bytes, profile
 
 
