@@ -1009,25 +1009,26 @@ def svc_without_probabilities(folder):
 
 @shape
 def svc_probability(folder):
-    """Pipeline(StandardScaler, SVC(probability=True)) on breast cancer, labels -1 and 1,
-    joblib.dump to model.sav: its predict reads the decision function, so for some rows the
-    class is not the likelier one; the service must answer predict's class."""
+    """Pipeline(StandardScaler, SVC(probability=True)) on breast cancer, labels "benign" and
+    "malignant", joblib.dump to model.sav: its predict reads the decision function, so for
+    some rows the class is not the likelier one; the service must answer predict's class."""
     import joblib
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
     df = sklearn_frame("breast_cancer").iloc[:, list(range(10)) + [-1]]
-    df["label"] = np.where(df.pop("target") == 1, 1, -1)
+    df["label"] = np.where(df.pop("target") == 1, "benign", "malignant")
     df.to_csv(folder / "sample.csv", index=False)
     X, y = df.drop(columns="label"), df["label"]
     model = make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)).fit(X, y)
     joblib.dump(model, folder / "model.sav")
 
+    predicted = model.predict(X)
     likeliest = model.classes_[model.predict_proba(X).argmax(axis=1)]
-    differ = np.flatnonzero(model.predict(X) != likeliest)
+    differ = np.flatnonzero(predicted != likeliest)
     assert len(differ) >= 2, "the fixture needs rows where predict is not the likelier class"
-    right = (model.predict(X) == y) & (model.predict(X) == likeliest)
+    right = (predicted == y) & (predicted == likeliest)
     others = df[right].sample(12, random_state=0)
     picked = pd.concat([df.iloc[differ[:3]], others])
     rows, truth = pick_rows(picked, list(X.columns), "label", n=len(picked))

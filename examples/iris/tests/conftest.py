@@ -53,7 +53,10 @@ class NaNForRow:
         self.predictor, self.row = predictor, row
 
     def predict(self, matrix):
-        return self._spoil(self.predictor.predict(matrix))
+        answers = self.predictor.predict(matrix)
+        if np.asarray(answers).dtype.kind not in "fc":
+            return answers  # class labels (a model whose class is its predict): NaN is in proba
+        return self._spoil(answers)
 
     def predict_proba(self, matrix):
         return self._spoil(self.predictor.predict_proba(matrix))
